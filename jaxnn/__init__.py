@@ -1,16 +1,33 @@
 """jaxnn: declarative, functional neural networks on JAX with hand-written, checked backprop."""
 
-from jaxnn.layers import (
-    Dense,
-    Identity,
-    Layer,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Step,
-    Tanh,
-    mlp,
-    serial,
-)
+from jaxnn import init, losses, testing
+from jaxnn.backprop import autodiff_grad, grad, manual_vjp, value_and_grad
+from jaxnn.gradcheck import GradReport, check_grads
+from jaxnn.layers import Dense, Identity, Layer, ReLU, Sigmoid, Softmax, Step, Tanh, mlp, serial
+from jaxnn.losses import Loss, Regularizer
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Dense",
+    "GradReport",
+    "Identity",
+    "Layer",
+    "Loss",
+    "ReLU",
+    "Regularizer",
+    "Sigmoid",
+    "Softmax",
+    "Step",
+    "Tanh",
+    "autodiff_grad",
+    "check_grads",
+    "grad",
+    "init",
+    "losses",
+    "manual_vjp",
+    "mlp",
+    "serial",
+    "testing",
+    "value_and_grad",
+]

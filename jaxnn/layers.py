@@ -25,6 +25,9 @@ import numpy as np
 Params = Any
 Shape = tuple[int, ...]
 
+# Glorot (Xavier) normal: keeps sigmoid/tanh pre-activations in their sensitive range.
+default_w_init = jax.nn.initializers.glorot_normal()
+
 
 class Layer(NamedTuple):
     """A layer as pure functions. Only the first three fields are required.
@@ -74,7 +77,7 @@ def Dense(
     features: int,
     *,
     use_bias: bool = True,
-    w_init: Callable = jax.nn.initializers.glorot_normal(),
+    w_init: Callable = default_w_init,
     b_init: Callable = jax.nn.initializers.zeros,
     dtype=jnp.float32,
 ) -> Layer:
@@ -244,9 +247,14 @@ def serial(*layers: Layer) -> Layer:
 
     def _check(params):
         if not isinstance(params, tuple | list) or len(params) != len(layers):
+            got = (
+                f"{type(params).__name__} of length {len(params)}"
+                if hasattr(params, "__len__")
+                else type(params).__name__
+            )
             raise ValueError(
                 f"serial of {len(layers)} layers: expected a tuple of {len(layers)} params, "
-                f"got {type(params).__name__} of length {len(params) if hasattr(params, '__len__') else '?'}"
+                f"got {got}"
             )
 
     def apply(params, x):
@@ -280,9 +288,7 @@ def serial(*layers: Layer) -> Layer:
         return found
 
     surrogates = [f"[{i}] {layer.name}" for i, layer in enumerate(layers) if layer.surrogate]
-    surrogate = (
-        "straight-through by design at " + ", ".join(surrogates) if surrogates else None
-    )
+    surrogate = "straight-through by design at " + ", ".join(surrogates) if surrogates else None
     name = "serial(" + ", ".join(layer.name for layer in layers) + ")"
     return Layer(init, apply, vjp, name=name, surrogate=surrogate, kinks=kinks)
 
@@ -314,7 +320,7 @@ def mlp(
     activation: str | Layer = "sigmoid",
     output_activation: str | Layer | None = None,
     use_bias: bool = True,
-    w_init: Callable = jax.nn.initializers.glorot_normal(),
+    w_init: Callable = default_w_init,
     dtype=jnp.float32,
 ) -> Layer:
     """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]``.
