@@ -1,6 +1,6 @@
 """jaxnn: declarative, functional neural networks on JAX with hand-written, checked backprop."""
 
-from jaxnn import init, losses, perceptron, testing
+from jaxnn import init, losses, perceptron, testing, train
 from jaxnn.backprop import autodiff_grad, grad, manual_vjp, value_and_grad
 from jaxnn.gradcheck import GradReport, check_grads
 from jaxnn.layers import Dense, Identity, Layer, ReLU, Sigmoid, Softmax, Step, Tanh, mlp, serial
@@ -30,5 +30,6 @@ __all__ = [
     "perceptron",
     "serial",
     "testing",
+    "train",
     "value_and_grad",
 ]

@@ -26,13 +26,14 @@ class Loss(NamedTuple):
       value: ``value(pred, target) -> scalar``.
       vjp: ``vjp(pred, target) -> (value, backward)``; ``backward(dvalue) -> dpred``.
       name: used in error messages and reports.
-      classification: True when ``target`` holds classes (training then logs accuracy).
+      accuracy: for classification losses, ``accuracy(pred, target) -> fraction correct``
+        (training logs it beside the loss); ``None`` for regression losses.
     """
 
     value: Callable[[jax.Array, jax.Array], jax.Array]
     vjp: Callable[[jax.Array, jax.Array], tuple[jax.Array, Callable]]
     name: str = "Loss"
-    classification: bool = False
+    accuracy: Callable[[jax.Array, jax.Array], jax.Array] | None = None
 
 
 class Regularizer(NamedTuple):
@@ -123,7 +124,12 @@ def binary_cross_entropy(reduction: Reduction = "mean") -> Loss:
 
         return value(pred, target), backward
 
-    return Loss(value, vjp, name=name, classification=True)
+    return Loss(value, vjp, name=name, accuracy=_threshold_accuracy)
+
+
+def _threshold_accuracy(prob, target):
+    """Fraction of probabilities on the right side of 0.5."""
+    return jnp.mean((jnp.asarray(prob) > 0.5) == (jnp.asarray(target) > 0.5))
 
 
 def _onehot_target(name: str, logits, target):
@@ -175,7 +181,11 @@ def softmax_cross_entropy(reduction: Reduction = "mean") -> Loss:
 
         return value_, backward
 
-    return Loss(value, vjp, name=name, classification=True)
+    def accuracy(logits, target):
+        labels = jnp.argmax(_onehot_target(name, logits, target), axis=-1)
+        return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
+
+    return Loss(value, vjp, name=name, accuracy=accuracy)
 
 
 def _is_weight(path) -> bool:
