@@ -1,6 +1,6 @@
 """jaxnn: declarative, functional neural networks on JAX with hand-written, checked backprop."""
 
-from jaxnn import init, losses, perceptron, testing, train
+from jaxnn import datasets, init, io, losses, perceptron, plot, testing, train
 from jaxnn.backprop import autodiff_grad, grad, manual_vjp, value_and_grad
 from jaxnn.gradcheck import GradReport, check_grads
 from jaxnn.layers import Dense, Identity, Layer, ReLU, Sigmoid, Softmax, Step, Tanh, mlp, serial
@@ -22,12 +22,15 @@ __all__ = [
     "Tanh",
     "autodiff_grad",
     "check_grads",
+    "datasets",
     "grad",
     "init",
+    "io",
     "losses",
     "manual_vjp",
     "mlp",
     "perceptron",
+    "plot",
     "serial",
     "testing",
     "train",
