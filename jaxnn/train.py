@@ -32,12 +32,12 @@ History = dict[str, Any]
 
 
 class DivergenceError(FloatingPointError):
-    """The objective (or an update) became NaN/inf at ``step``; ``params`` are the last healthy."""
+    """The objective became NaN/inf at ``step``; ``params`` are the last with a finite one."""
 
     def __init__(self, step: int, params: Any, history: History):
         super().__init__(
-            f"training diverged at step {step}: the objective or its update became NaN/inf; "
-            "try a smaller learning rate. The last finite params are on this exception "
+            f"training diverged at step {step}: the objective became NaN/inf; try a smaller "
+            "learning rate. The last params with a finite objective are on this exception "
             "(`.params`) and the history up to then on `.history`."
         )
         self.step, self.params, self.history = step, params, history
@@ -46,7 +46,11 @@ class DivergenceError(FloatingPointError):
 class TrainState(NamedTuple):
     params: Any
     opt_state: Any
-    first_bad_step: jax.Array  # int32; -1 while every step so far was finite
+    first_bad_step: jax.Array  # int32; -1 while every objective so far was finite
+
+
+def _initial_state(optimizer, params) -> TrainState:
+    return TrainState(params, optimizer.init(params), jnp.array(-1, jnp.int32))
 
 
 # --------------------------------------------------------------------------------------------
@@ -54,16 +58,13 @@ class TrainState(NamedTuple):
 # --------------------------------------------------------------------------------------------
 
 
-def _all_finite(tree) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]
-    return functools.reduce(jnp.logical_and, leaves, jnp.array(True))
-
-
 def _make_step(model: Layer, loss: Loss, optimizer, reg, backprop: str) -> Callable:
     """``step(state, step_index, x, target) -> (state, (objective, pred))``.
 
-    A step whose objective or new params are not finite is not applied: the params freeze at
-    the last healthy values and ``first_bad_step`` remembers where it happened.
+    Divergence is watched through the objective alone, one scalar per step: it is computed
+    from every param, so a NaN/inf param shows in it, and once params are NaN they stay NaN.
+    Reducing over every param, or keeping a copy of the last good ones, would cost more than
+    a tiny net's whole update; `fit` instead replays the run to recover them on divergence.
     """
     value_grad = value_grad_and_pred(model, loss, reg=reg, backprop=backprop)
 
@@ -71,19 +72,9 @@ def _make_step(model: Layer, loss: Loss, optimizer, reg, backprop: str) -> Calla
         value, grads, pred = value_grad(state.params, x, target)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        healthy = jnp.isfinite(value) & _all_finite(params)
-        first_bad = jnp.where(
-            (state.first_bad_step < 0) & ~healthy, index, state.first_bad_step
-        ).astype(jnp.int32)
-        keep = first_bad < 0
-
-        def pick(new, old):
-            return jax.tree.map(lambda n, o: jnp.where(keep, n, o).astype(o.dtype), new, old)
-
-        new_state = TrainState(
-            pick(params, state.params), pick(opt_state, state.opt_state), first_bad
-        )
-        return new_state, (value, pred)
+        newly_bad = ~jnp.isfinite(value) & (state.first_bad_step < 0)
+        first_bad = jnp.where(newly_bad, index, state.first_bad_step).astype(jnp.int32)
+        return TrainState(params, opt_state, first_bad), (value, pred)
 
     return step
 
@@ -92,33 +83,36 @@ def _scan_run(step, loss: Loss, state, x, target, start, *, steps, log_every, un
     """Run exactly ``steps`` updates; log the objective before every ``log_every``-th one.
 
     The logged objective is the one the step computes anyway (loss and gradient come from one
-    pass), so logging costs no extra forward pass.
+    pass), so logging costs no extra forward pass. Step indices are carried as a counter, not
+    scanned over as an array: slicing an index array each step costs as much as a tiny net's
+    whole update on CPU.
     """
 
+    def silent(carry, _):
+        state, index = carry
+        return (step(state, index, x, target)[0], index + 1), None
+
     def logged_block(length):
-        def block(state, first_index):
-            state, (value, pred) = step(state, first_index, x, target)
+        def block(carry, _):
+            state, index = carry
+            state, (value, pred) = step(state, index, x, target)
             record = {"loss": value}
             if loss.accuracy is not None:
                 record["accuracy"] = loss.accuracy(pred, target)
+            carry = (state, index + 1)
             if length > 1:
-
-                def silent(state, index):
-                    return step(state, index, x, target)[0], None
-
-                indices = first_index + 1 + jnp.arange(length - 1)
-                state, _ = jax.lax.scan(silent, state, indices, unroll=unroll)
-            return state, record
+                carry, _ = jax.lax.scan(silent, carry, None, length=length - 1, unroll=unroll)
+            return carry, record
 
         return block
 
     n_blocks, remainder = divmod(steps, log_every)
-    starts = start + log_every * jnp.arange(n_blocks)
-    state, history = jax.lax.scan(logged_block(log_every), state, starts)
+    carry = (state, jnp.asarray(start, jnp.int32))
+    carry, history = jax.lax.scan(logged_block(log_every), carry, None, length=n_blocks)
     if remainder:
-        state, last = logged_block(remainder)(state, start + n_blocks * log_every)
+        carry, last = logged_block(remainder)(carry, None)
         history = jax.tree.map(lambda h, r: jnp.concatenate([h, r[None]]), history, last)
-    return state, history
+    return carry[0], history
 
 
 def _runner(model, loss, optimizer, reg, backprop, *, ensemble: bool) -> Callable:
@@ -258,11 +252,15 @@ def fit(
 
     Raises:
       DivergenceError: (a ``FloatingPointError``) when called outside ``jit``/``vmap`` and the
-        objective or an update became non-finite; ``.params`` holds the last healthy params.
+        objective became non-finite at step ``k`` (the objective of the params after ``k``
+        updates); ``.params`` are the params after ``k - 1`` updates, the last whose objective
+        was finite (recovered by replaying the run).
+        Under ``jit``/``vmap`` nothing can raise: ``history["first_nonfinite_step"]`` records
+        ``k`` per run, and a diverged run's params are returned as they ended (NaN).
     """
     _check_steps(steps, log_every)
     runner = _get_runner(model, loss, optimizer, reg, backprop)
-    state = TrainState(params, optimizer.init(params), jnp.array(-1, jnp.int32))
+    state = _initial_state(optimizer, params)
     traced = _is_traced(params, x, target)
     state, raw = _drive(
         runner,
@@ -280,9 +278,19 @@ def fit(
     history = _history(raw, state, steps, log_every)
     if not _is_traced(state.first_bad_step) and int(state.first_bad_step) >= 0:
         step = int(state.first_bad_step)
-        kept = {k: v[: step // log_every + 1] for k, v in raw.items()}
-        raise DivergenceError(step, state.params, {**history, **kept})
+        # Every per-log-step entry (the step indices too) up to and including the bad step.
+        kept = {k: history[k][: step // log_every + 1] for k in (*raw, "step")}
+        last_finite = _replay(runner, optimizer, params, x, target, max(step - 1, 0))
+        raise DivergenceError(step, last_finite, kept)
     return state.params, history
+
+
+def _replay(runner, optimizer, params, x, target, n_steps: int):
+    """Params after ``n_steps`` updates, by running the (deterministic) compiled step again."""
+    if n_steps == 0:
+        return params
+    state = _initial_state(optimizer, params)
+    return runner(state, {}, x, target, 0, steps=n_steps, log_every=n_steps, unroll=1)[0].params
 
 
 def init_ensemble(model: Layer, key: jax.Array, n: int, input_shape) -> Any:
@@ -373,8 +381,8 @@ def fit_ensemble(
     n_pad = -n % len(devices)
     params, hyper = _pad(params, n_pad), _pad(hyper, n_pad)
 
-    opt_state = _with_hyperparams(jax.vmap(optimizer.init)(params), hyper)
-    state = TrainState(params, opt_state, jnp.full((n + n_pad,), -1, jnp.int32))
+    state = jax.vmap(functools.partial(_initial_state, optimizer))(params)
+    state = state._replace(opt_state=_with_hyperparams(state.opt_state, hyper))
     if len(devices) > 1:
         mesh = jax.sharding.Mesh(np.array(devices), ("ensemble",))
         member, replicated = jax.sharding.PartitionSpec("ensemble"), jax.sharding.PartitionSpec()
