@@ -1,0 +1,59 @@
+"""Padding narrow nets to one width, so a width sweep is one vmapped program.
+
+`Mask` multiplies its input by a per-unit 0/1 mask held in its params (``{"mask": (n,)}``). The
+mask is a constant: ``apply`` wraps it in ``stop_gradient`` and the hand-written ``vjp`` returns a
+zero gradient for it, so no optimizer moves it and ``losses.l2`` (which decays only ``"w"``)
+ignores it. Placed after a hidden activation, a masked unit outputs 0 and receives a zero
+cotangent, so the weights into and out of it get zero gradients. `pad_hidden` starts those
+weights at 0 too; a padded net then trains exactly like the narrow one, up to the order of
+floating-point sums.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxnn.layers import Layer
+
+
+def Mask() -> Layer:
+    """``y = x * mask`` with a constant, per-unit mask (ones at init)."""
+
+    def init(key, input_shape):
+        return tuple(input_shape), {"mask": jnp.ones(input_shape[-1:], jnp.float32)}
+
+    def apply(params, x):
+        return x * jax.lax.stop_gradient(params["mask"])
+
+    def vjp(params, x):
+        mask = params["mask"]
+        return x * mask, lambda dy: ({"mask": jnp.zeros_like(mask)}, dy * mask)
+
+    return Layer(init, apply, vjp, name="Mask", surrogate="mask is a constant (zero gradient)")
+
+
+def pad_hidden(params, width: int):
+    """A ``(Dense, act, Dense)`` params tuple of hidden width ``h`` → ``(Dense, act, Mask, Dense)``
+    of hidden width ``width``: the first ``h`` units are the given ones, the rest zero and masked.
+    """
+    first, act, second = params
+    h = first["w"].shape[1]
+    pad = width - h
+    dtype = first["w"].dtype
+    return (
+        {"w": jnp.pad(first["w"], ((0, 0), (0, pad))), "b": jnp.pad(first["b"], (0, pad))},
+        act,
+        {"mask": (jnp.arange(width) < h).astype(dtype)},
+        {"w": jnp.pad(second["w"], ((0, pad), (0, 0))), "b": second["b"]},
+    )
+
+
+def unpad_hidden(params, h: int):
+    """Inverse of `pad_hidden` for one member: the live units' ``(Dense, act, Dense)`` params."""
+    first, act, _, second = params
+    return (
+        {"w": first["w"][:, :h], "b": first["b"][:h]},
+        act,
+        {"w": second["w"][:h], "b": second["b"]},
+    )

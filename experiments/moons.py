@@ -1,0 +1,152 @@
+"""Denny Britz, moons: logistic regression cannot fit them; a 2-h-2 tanh/softmax net can.
+
+The tutorial's gradient is of the *summed* cross-entropy plus ``reg/2·(‖W1‖²+‖W2‖²)`` (biases not
+regularised), i.e. ``softmax_cross_entropy("sum")`` + ``losses.l2(0.01)`` with ``optax.sgd(0.01)``.
+It prints, after update ``i`` (``i % 1000 == 0``), that objective divided by N: the objective
+logged *before* update ``i + 1``, ``history["loss"][i + 1] / N``.
+
+The hidden-size figure (1, 2, 3, 4, 5, 20, 50) comes from ONE vmapped program: every net is
+padded to 50 hidden units with the extra ones masked (`experiments.masked`), each member keeping
+its own tutorial init (``np.random.seed(0)``, ``randn/√fan_in``). The padded program does 350
+hidden units' work where the separate nets would do 85, so the sweep runs 5 000 passes (the
+boundaries have settled by then) rather than 20 000.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments.common import cast, key_init, tutorial_init
+from experiments.masked import Mask, pad_hidden
+from experiments.spec import Ensemble, Experiment, Train
+from jaxnn import Dense, Tanh, datasets, losses, mlp, plot, serial
+
+N = 200
+EPSILON, REG_LAMBDA, PASSES = 0.01, 0.01, 20_000
+SWEEP_PASSES = 5_000  # the boundaries have settled by then; keeps the default run short
+HIDDEN = (1, 2, 3, 4, 5, 20, 50)
+FIRST, AFTER_1001 = "0.432387", "0.068947"
+PAIR = ("0.070758", "0.071316")
+
+loss = losses.softmax_cross_entropy("sum")
+reg = losses.l2(REG_LAMBDA)
+logistic = mlp([2, 2])
+network = mlp([2, 3, 2], activation="tanh")
+padded = serial(Dense(max(HIDDEN)), Tanh(), Mask(), Dense(2))
+
+
+def moons(cfg):
+    x, y = datasets.britz_moons()
+    return cast(cfg, jnp.asarray(x)), jnp.asarray(y)
+
+
+def show_logistic(result, ctx):
+    acc = float(result.history["accuracy"][-1])
+    ctx.print(f"Logistic regression: training accuracy {acc:.3f} (it cannot fit the moons)")
+    ctx.compare("logistic regression training accuracy", f"{acc:.3f}", key="logistic_accuracy",
+                value=acc)  # fmt: skip
+    ax = plot.decision_boundary(result.predict(), result.x, result.target,
+                                title="Logistic Regression")  # fmt: skip
+    ctx.figure(ax.figure, "logistic_regression", "Britz: logistic regression decision boundary")
+
+
+def show_network(result, ctx):
+    per_example = np.asarray(result.history["loss"]) / N
+    printed = {}
+    for i in range(0, result.steps, ctx.cfg.steps(1000)):
+        if i + 1 < len(per_example):
+            printed[i] = float(per_example[i + 1])
+            ctx.print("Loss after iteration %i: %f" % (i, printed[i]))
+    ctx.record("printed_loss", printed)
+    first, second = f"{per_example[1]:.6f}", f"{per_example[min(1001, len(per_example) - 1)]:.6f}"
+    ctx.compare("loss printed after the first update (i = 0)", first, FIRST,
+                ctx.exact(first == FIRST), key="loss_after_1", value=float(per_example[1]))
+    ctx.compare("loss printed after 1 001 updates (i = 1000)", second, AFTER_1001,
+                ctx.exact(second == AFTER_1001), key="loss_after_1001",
+                value=float(per_example[min(1001, len(per_example) - 1)]))  # fmt: skip
+    pair = tuple(sorted(f"{v:.6f}" for v in per_example[-2:]))
+    ctx.compare("period-2 oscillation at the end (pair, sorted)", " / ".join(pair),
+                " / ".join(PAIR), ctx.exact(pair == PAIR), key="oscillation_pair",
+                value=sorted(float(v) for v in per_example[-2:]))  # fmt: skip
+    ctx.record("final_accuracy", float(result.history["accuracy"][-1]))
+    ax = plot.decision_boundary(result.predict(), result.x, result.target,
+                                title="Decision Boundary for hidden layer size 3")  # fmt: skip
+    ctx.figure(ax.figure, "hidden_3", "Britz: the 2-3-2 network's decision boundary")
+
+
+def sweep_init(cfg):
+    """Each width's own tutorial init, padded to the widest and stacked on a member axis."""
+    members = [
+        pad_hidden(tutorial_init(mlp([2, h, 2], activation="tanh"), (2,), 0, "randn_fan_in")(cfg),
+                   max(HIDDEN))  # fmt: skip
+        for h in HIDDEN
+    ]
+    return jax.tree.map(lambda *a: jnp.stack(a), *members)
+
+
+def show_sweep(result, ctx):
+    final = np.asarray(result.history["loss"])[:, -1] / N
+    acc = np.asarray(result.history["accuracy"])[:, -1]
+    for h, f, a in zip(HIDDEN, final, acc, strict=True):
+        ctx.compare(f"hidden size {h}: final objective/N, accuracy", f"{f:.6f}, {a:.3f}")
+    ctx.record("sweep_hidden", list(HIDDEN))
+    ctx.record("sweep_final_loss", final)
+    ctx.record("sweep_accuracy", acc)
+    predicts = {
+        f"Hidden Layer size {h}": result.predict(result.member(i)) for i, h in enumerate(HIDDEN)
+    }
+    fig = plot.decision_boundary_grid(predicts, result.x, result.target, ncols=4)
+    ctx.figure(fig, "hidden_sizes", "Britz: decision boundaries for hidden sizes "
+               + ", ".join(map(str, HIDDEN)) + " (one vmapped, masked program)")  # fmt: skip
+
+
+EXPERIMENT = Experiment(
+    name="moons",
+    title="Neural network from scratch on the moons (logistic regression, 2-h-2 tanh/softmax)",
+    source="Denny Britz, via seeds/002",
+    notes="float64; data `jaxnn.datasets.britz_moons()` (the tutorial's exact 200 points); "
+    "W1 = randn(2,h)/√2, W2 = randn(h,2)/√h after `np.random.seed(0)`; summed cross-entropy + "
+    "l2(0.01), `optax.sgd(0.01)`, 20 000 passes. The printed loss at iteration i is "
+    "history['loss'][i + 1] / N (the tutorial prints after update i). Logistic regression: a "
+    "linear softmax model (`mlp([2, 2])`, mean cross-entropy, sgd 1.0, 2 000 steps) instead of "
+    "scikit-learn's LogisticRegressionCV. The hidden-size sweep runs 5 000 passes.",
+    parts=(
+        Train(
+            name="logistic_regression",
+            data=moons,
+            model=logistic,
+            loss=losses.softmax_cross_entropy(),
+            optimizer=optax.sgd(1.0),
+            params=key_init(logistic, (2,), 0),
+            steps=2_000,
+            show=show_logistic,
+        ),
+        Train(
+            name="hidden_3",
+            data=moons,
+            model=network,
+            loss=loss,
+            optimizer=optax.sgd(EPSILON),
+            params=tutorial_init(network, (2,), 0, "randn_fan_in"),
+            steps=PASSES,
+            reg=reg,
+            show=show_network,
+            long=True,
+        ),
+        Ensemble(
+            name="hidden_size_sweep",
+            data=moons,
+            model=padded,
+            loss=loss,
+            optimizer=optax.sgd(EPSILON),
+            params=sweep_init,
+            steps=SWEEP_PASSES,
+            reg=reg,
+            log_every=100,
+            show=show_sweep,
+        ),
+    ),
+)

@@ -1,0 +1,433 @@
+"""The one runner: executes `Experiment` declarations, records numbers, writes JSON and report.md.
+
+Python API::
+
+    from experiments import runner, spec
+    summary = runner.run(["trask"], out="tmp/run", config=spec.Config(steps_scale=0.1))
+
+Every `Train` / `Ensemble` part is trained once per backprop path (``manual`` and/or
+``autodiff``); the first path's results are shown, and the report states the largest parameter
+difference between the paths and `jaxnn.check_grads`'s verdict at the initial params.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments.spec import Config, Ensemble, Experiment, Train
+from jaxnn import check_grads, plot
+from jaxnn.train import fit, fit_ensemble
+
+# --------------------------------------------------------------------------------------------
+# What a part hands to its `show`, and what an experiment records
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Result:
+    """A trained part. ``params``/``history`` are those of the first backprop path."""
+
+    spec: Train | Ensemble
+    x: Any
+    target: Any
+    init: Any
+    params: Any
+    history: dict
+    probes: dict[int, Any]  # step -> params before that update (`Train.probes`)
+    steps: int  # updates actually made
+    wall_s: float  # of the first path, compile included
+    by_path: dict[str, tuple[Any, dict]]
+    hyperparams: dict | None = None
+
+    @property
+    def model(self):
+        return self.spec.model
+
+    def predict(self, params=None):
+        """``x -> model output`` with these (default: the trained) params, for plots."""
+        params = self.params if params is None else params
+        return lambda x: np.asarray(self.spec.model.apply(params, jnp.asarray(x)))
+
+    def member(self, i: int, params=None):
+        """Params of ensemble member ``i``."""
+        return jax.tree.map(lambda a: a[i], self.params if params is None else params)
+
+
+def _plain(value):
+    """JSON-ready copy: arrays to lists, NumPy scalars to Python ones, NaN/inf to strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, jax.Array | np.ndarray | np.generic):
+        return _plain(np.asarray(value).tolist())
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value
+
+
+class Context:
+    """What a part sees while it runs: the config, the output dir, and the record to fill."""
+
+    def __init__(self, experiment: Experiment, config: Config, out: Path, stream):
+        self.experiment, self.cfg, self.out, self.stream = experiment, config, out, stream
+        self.numbers: dict[str, Any] = {}
+        self.rows: list[dict[str, str]] = []
+        self.backprop: list[dict[str, Any]] = []
+        self.figures: list[dict[str, str]] = []
+        self.console: list[str] = []
+        self.shared: dict[str, Any] = {}  # handed from one part's show to a later one's
+
+    @property
+    def name(self) -> str:
+        return self.experiment.name
+
+    def print(self, *args, sep=" ", end="\n") -> None:
+        """Print (the tutorial-form output) and keep a copy for the JSON."""
+        text = sep.join(str(a) for a in args) + end
+        self.stream.write(text)
+        self.stream.flush()
+        self.console.append(text)
+
+    def record(self, key: str, value) -> None:
+        self.numbers[key] = _plain(value)
+
+    def compare(self, quantity: str, ours, tutorial=None, match=None, *, key=None, value=None):
+        """A report row ``quantity | jaxnn | tutorial | match``; ``key`` also records a number.
+
+        ``match``: True → "yes", False → "NO", None → "—", a string is shown as is.
+        """
+        text = {True: "yes", False: "NO", None: "—"}
+        self.rows.append(
+            {
+                "quantity": quantity,
+                "jaxnn": str(ours),
+                "tutorial": "—" if tutorial is None else str(tutorial),
+                "match": match if isinstance(match, str) else text[match],
+            }
+        )
+        if key is not None:
+            self.record(key, ours if value is None else value)
+
+    def exact(self, ok: bool):
+        """A match verdict for printed digits: only meaningful for a faithful run."""
+        if self.cfg.faithful:
+            return bool(ok)
+        why = []
+        if self.cfg.dtype != "float64":
+            why.append(self.cfg.dtype)
+        if self.cfg.steps_scale != 1:
+            why.append(f"steps ×{self.cfg.steps_scale:g}")
+        return f"n/a ({', '.join(why)})"
+
+    def figure(self, fig, suffix: str, caption: str) -> Path:
+        """Save ``fig`` (via `jaxnn.plot.save`) as ``<experiment>_<suffix>.png``."""
+        path = plot.save(fig, self.out / f"{self.name}_{suffix}.png")
+        self.figures.append({"file": path.name, "caption": caption})
+        return path
+
+    def path(self, suffix: str) -> Path:
+        """A file in the output dir named after the experiment, e.g. a saved network."""
+        return self.out / f"{self.name}_{suffix}"
+
+
+# --------------------------------------------------------------------------------------------
+# Running parts
+# --------------------------------------------------------------------------------------------
+
+
+def _max_abs_diff(a, b) -> float:
+    diffs = [
+        float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)), initial=0.0))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    ]
+    return max(diffs, default=0.0)
+
+
+def _fit_segments(spec: Train, cfg: Config, backprop: str, params, x, target, steps: int):
+    """`fit` for ``steps`` updates, split at the probe steps; returns params, history, probes."""
+    log_every = max(1, min(cfg.steps(spec.log_every), steps))
+    probes = sorted({cfg.steps(p) for p in spec.probes if cfg.steps(p) <= steps})
+    if probes and jax.tree.leaves(spec.optimizer.init(params)):
+        raise ValueError(f"{spec.name}: probes need a stateless optimizer (plain SGD)")
+    bounds = [b for b in probes if 0 < b < steps] + [steps]
+    kept = {0: params} if 0 in probes else {}
+    pieces, done = [], 0
+    for bound in bounds:
+        params, history = fit(
+            spec.model,
+            spec.loss,
+            spec.optimizer,
+            params,
+            x,
+            target,
+            steps=bound - done,
+            reg=spec.reg,
+            backprop=backprop,
+            log_every=log_every if len(bounds) == 1 else 1,
+            progress=cfg.progress and spec.long,
+        )
+        pieces.append({**history, "step": history["step"] + done})
+        done = bound
+        kept[bound] = params
+    history = {
+        k: np.concatenate([np.asarray(p[k]) for p in pieces]) for k in pieces[0] if k != "first_nonfinite_step"
+    }
+    history["first_nonfinite_step"] = int(pieces[-1]["first_nonfinite_step"])
+    return params, history, {s: p for s, p in kept.items() if s in probes}
+
+
+def _run_train(spec: Train, ctx: Context) -> Result:
+    cfg = ctx.cfg
+    x, target = spec.data(cfg)
+    init = spec.params(cfg)
+    steps = cfg.steps(spec.steps)
+    by_path, probes_by_path, walls, made = {}, {}, {}, {}
+    for path in cfg.paths:
+        start = time.perf_counter()
+        params, history, probes = _fit_segments(spec, cfg, path, init, x, target, steps)
+        made[path] = steps
+        if spec.until is not None:
+            below = np.flatnonzero(np.asarray(history["loss"]) < spec.until)
+            if below.size and below[0] + 1 < steps:  # stop after that update; repeat the run
+                made[path] = int(below[0]) + 1
+                params, history, probes = _fit_segments(
+                    spec, cfg, path, init, x, target, made[path]
+                )
+        jax.block_until_ready(params)
+        walls[path] = time.perf_counter() - start
+        by_path[path], probes_by_path[path] = (params, history), probes
+    first = cfg.paths[0]
+    params, history = by_path[first]
+    result = Result(
+        spec, x, target, init, params, history, probes_by_path[first], made[first], walls[first],
+        by_path,
+    )  # fmt: skip
+    _record_paths(ctx, spec, result, made[first], walls, member0=init)
+    return result
+
+
+def _run_ensemble(spec: Ensemble, ctx: Context) -> Result:
+    cfg = ctx.cfg
+    x, target = spec.data(cfg)
+    init = spec.params(cfg)
+    hyper = spec.hyperparams(cfg) if spec.hyperparams else None
+    steps = cfg.steps(spec.steps)
+    log_every = max(1, min(cfg.steps(spec.log_every), steps))
+    by_path, walls = {}, {}
+    for path in cfg.paths:
+        start = time.perf_counter()
+        params, history = fit_ensemble(
+            spec.model,
+            spec.loss,
+            spec.optimizer,
+            init,
+            x,
+            target,
+            steps=steps,
+            reg=spec.reg,
+            backprop=path,
+            log_every=log_every,
+            hyperparams=hyper,
+            progress=cfg.progress and spec.long,
+        )
+        jax.block_until_ready(params)
+        walls[path] = time.perf_counter() - start
+        history = {k: np.asarray(v) for k, v in history.items()}
+        by_path[path] = (params, history)
+    params, history = by_path[cfg.paths[0]]
+    result = Result(
+        spec, x, target, init, params, history, {}, steps, walls[cfg.paths[0]], by_path, hyper
+    )
+    member0 = jax.tree.map(lambda a: a[0], init)
+    _record_paths(ctx, spec, result, steps, walls, member0=member0)
+    return result
+
+
+def _record_paths(ctx: Context, spec, result: Result, steps: int, walls, *, member0) -> None:
+    """The report's backprop table row: path agreement and the gradient check at init."""
+    row = {"part": spec.name, "steps": steps, "wall_s": {k: round(v, 3) for k, v in walls.items()}}
+    if len(result.by_path) == 2:
+        (pm, hm), (pa, ha) = result.by_path["manual"], result.by_path["autodiff"]
+        row["max_param_diff"] = _max_abs_diff(pm, pa)
+        row["max_loss_diff"] = _max_abs_diff(hm["loss"], ha["loss"])
+        lm, la = np.asarray(hm["loss"], np.float64), np.asarray(ha["loss"], np.float64)
+        apart = np.abs(lm - la) > 1e-6 * np.maximum(1.0, np.abs(lm))  # beyond rounding
+        per_step = apart.reshape(-1, apart.shape[-1]).any(axis=0)
+        first = int(np.asarray(hm["step"])[np.argmax(per_step)]) if per_step.any() else None
+        row["paths_apart_from"] = first
+    if spec.check:
+        x = result.x
+        report = check_grads(spec.model, spec.loss, member0, x, result.target, reg=spec.reg)
+        row["check_grads"] = report.verdict
+    ctx.backprop.append(_plain(row))
+
+
+def _run_part(part, ctx: Context) -> None:
+    if isinstance(part, Train | Ensemble):
+        result = (_run_train if isinstance(part, Train) else _run_ensemble)(part, ctx)
+        if part.show is not None:
+            part.show(result, ctx)
+    else:
+        part(ctx)
+
+
+# --------------------------------------------------------------------------------------------
+# Experiments, output dir, JSON and report
+# --------------------------------------------------------------------------------------------
+
+
+def run_experiment(experiment: Experiment, config: Config, out: Path, stream=None) -> dict:
+    """Run every part of ``experiment`` (in the config's dtype); write ``<name>.json``."""
+    stream = sys.stdout if stream is None else stream
+    ctx = Context(experiment, config, out, stream)
+    ctx.print(f"\n=== {experiment.name}: {experiment.title} ===")
+    start = time.perf_counter()
+    with jax.enable_x64(config.dtype == "float64"):
+        for part in experiment.parts_for(config):
+            _run_part(part, ctx)
+    record = {
+        "name": experiment.name,
+        "title": experiment.title,
+        "source": experiment.source,
+        "notes": experiment.notes,
+        "config": _plain(dataclasses.asdict(config)),
+        "wall_s": round(time.perf_counter() - start, 3),
+        "numbers": ctx.numbers,
+        "rows": ctx.rows,
+        "backprop": ctx.backprop,
+        "figures": ctx.figures,
+        "console": "".join(ctx.console),
+    }
+    (out / f"{experiment.name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def make_out_dir(out: str | os.PathLike | None) -> Path:
+    """``out`` (created), or ``runs/<timestamp>/`` with ``runs/latest`` pointing at it."""
+    if out is not None:
+        path = Path(out)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    runs = Path("runs")
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = runs / stamp
+    n = 1
+    while path.exists():
+        n += 1
+        path = runs / f"{stamp}-{n}"
+    path.mkdir(parents=True)
+    tmp = runs / f".latest-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(path.name)
+    os.replace(tmp, runs / "latest")
+    return path
+
+
+def select(names: Sequence[str] | None) -> list[Experiment]:
+    from experiments import REGISTRY
+
+    if not names:
+        return list(REGISTRY.values())
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown experiment(s) {unknown}; choose from {list(REGISTRY)}")
+    return [REGISTRY[n] for n in names]
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _fmt_diff(value) -> str:
+    return "—" if value is None else f"{value:.3g}"
+
+
+def write_report(records: Sequence[dict], config: Config, out: Path, wall_s: float) -> Path:
+    """``report.md``: every number beside the tutorial's, the path agreement, the figures."""
+    lines = [
+        "# jaxnn experiments",
+        "",
+        f"Run {_dt.datetime.now():%Y-%m-%d %H:%M:%S}; total wall time {wall_s:.1f} s; "
+        f"JAX {jax.__version__} on {jax.default_backend()}.",
+        "",
+        f"Settings: backprop `{config.backprop}`, dtype `{config.dtype}`, seeds {config.seeds}, "
+        f"steps ×{config.steps_scale:g}. Digits are compared only in a float64 run at the "
+        "tutorials' step counts (elsewhere the match column says n/a).",
+        "",
+    ]
+    for rec in records:
+        lines += [f"## {rec['name']} — {rec['title']}", "", f"Source: {rec['source']}.", ""]
+        if rec["notes"]:
+            lines += [rec["notes"], ""]
+        lines += [f"Wall time {rec['wall_s']:.1f} s.", ""]
+        if rec["rows"]:
+            rows = [(r["quantity"], r["jaxnn"], r["tutorial"], r["match"]) for r in rec["rows"]]
+            lines += _table(("quantity", "jaxnn", "tutorial", "match"), rows) + [""]
+        if rec["backprop"]:
+            rows = [
+                (
+                    b["part"],
+                    b["steps"],
+                    _fmt_diff(b.get("max_param_diff")),
+                    _fmt_diff(b.get("max_loss_diff")),
+                    "—" if b.get("paths_apart_from") is None else b["paths_apart_from"],
+                    b.get("check_grads", "—"),
+                    " / ".join(f"{k} {v:.2f} s" for k, v in b["wall_s"].items()),
+                )
+                for b in rec["backprop"]
+            ]
+            header = (
+                "part",
+                "steps",
+                "max \\|θ_manual − θ_autodiff\\|",
+                "max \\|Δ objective\\|",
+                "objectives apart (>1e-6 rel.) from step",
+                "check_grads at init",
+                "wall (compile incl.)",
+            )
+            lines += ["Backprop paths:", ""] + _table(header, rows) + [""]
+        for fig in rec["figures"]:
+            lines += [f"![{fig['caption']}]({fig['file']})", "", f"*{fig['caption']}*", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def run(
+    names: Sequence[str] | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    config: Config | None = None,
+    stream=None,
+) -> dict:
+    """Run the named experiments (all by default) into ``out``; returns the records by name."""
+    config = Config() if config is None else config
+    experiments = select(names)
+    out_dir = make_out_dir(out)
+    start = time.perf_counter()
+    records = [run_experiment(e, config, out_dir, stream) for e in experiments]
+    wall = time.perf_counter() - start
+    report = write_report(records, config, out_dir, wall)
+    stream = sys.stdout if stream is None else stream
+    stream.write(f"\nwrote {report} ({wall:.1f} s)\n")
+    return {"out": out_dir, "wall_s": wall, "records": {r["name"]: r for r in records}}
