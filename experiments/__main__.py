@@ -1,4 +1,4 @@
-"""``python -m experiments [NAME ...] [options]``: run the tutorials' experiments, write a report."""
+"""``python -m experiments [NAME ...] [options]``: run the experiments, write a report."""
 
 from __future__ import annotations
 
@@ -27,54 +27,75 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "names", nargs="*", metavar="NAME",
+        "names",
+        nargs="*",
+        metavar="NAME",
         help="experiments to run (default: all): perceptron, trask, loy, lins, moons, fann, "
         "ensemble, sweeps",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--out", metavar="DIR",
+        "--out",
+        metavar="DIR",
         help="output directory (default: runs/<timestamp>/, with runs/latest pointing at it)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--backprop", choices=("manual", "autodiff", "both"), default="both",
+        "--backprop",
+        choices=("manual", "autodiff", "both"),
+        default="both",
         help="gradient path for every trained part: the layers' hand-written vjps, jax.grad, "
         "or both (default; the first, manual, is shown and the report states how far the two "
         "runs' params end apart)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--dtype", choices=("float32", "float64"), default="float64",
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float64",
         help="floating type of data and params (default float64: the tutorials' published "
         "digits come from NumPy float64 and are only reproduced, and only compared, in "
         "float64 at full step counts)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--seeds", type=int, default=1000, metavar="N",
+        "--seeds",
+        type=int,
+        default=1000,
+        metavar="N",
         help="ensemble: number of random XOR inits trained in one program (default 1000)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--steps-scale", type=float, default=1.0, metavar="F",
+        "--steps-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
         help="multiply every step count (and print interval) by F, e.g. 0.01 for a smoke run; "
         "digits are then not compared (default 1)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--device", choices=("cpu", "gpu", "tpu"),
+        "--device",
+        choices=("cpu", "gpu", "tpu"),
         help="JAX platform to run on (sets jax_platforms and jax_default_device before anything "
         "runs; default: JAX's choice)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--input", type=float, nargs=3, default=(1.0, 0.0, 1.0), metavar=("I1", "I2", "I3"),
+        "--input",
+        type=float,
+        nargs=3,
+        default=(1.0, 0.0, 1.0),
+        metavar=("I1", "I2", "I3"),
         help="lins: the three inputs the tutorial asks for with input() (default 1 0 1, for "
         "which the sigmoid neuron answers ≈ 0.9936)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--activation", choices=("sigmoid", "tanh", "relu"), default="sigmoid",
+        "--activation",
+        choices=("sigmoid", "tanh", "relu"),
+        default="sigmoid",
         help="lins: the neuron's activation (default sigmoid, the tutorial's; tanh and relu "
         "are the variants it suggests)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--no-progress", action="store_true",
+        "--no-progress",
+        action="store_true",
         help="no progress bars (default: bars on long parts when stderr is a terminal)",
-    )  # fmt: skip
+    )
     return p
 
 

@@ -20,7 +20,7 @@ def template(model: Layer, input_shape: tuple[int, ...]) -> Any:
 
 
 def tutorial_init(model: Layer, input_shape, seed: int, draw: str) -> Callable[[Config], Any]:
-    """``cfg -> params`` drawn as the tutorial draws them (``np.random.seed(seed)`` then ``draw``)."""
+    """``cfg -> params`` as the tutorial draws them: ``np.random.seed(seed)``, then ``draw``."""
     return lambda cfg: jinit.tutorial(template(model, input_shape), seed, draw, dtype=cfg.jdtype)
 
 

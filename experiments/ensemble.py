@@ -32,18 +32,32 @@ def show(result, ctx):
     stuck = int(np.sum((err >= 0.5) & ~diverged))
     between = n - converged - stuck - int(diverged.sum())
     rate = n * result.steps / result.wall_s
-    ctx.print(f"XOR, {n} random 2-2-1 nets × {result.steps} steps in one fit_ensemble: "
-              f"{converged} converged (max |err| < {CONVERGED}), {stuck} stuck (an output on "
-              f"the wrong side), {between} in between, {int(diverged.sum())} diverged; "
-              f"{result.wall_s:.2f} s, {rate:,.0f} network-steps/s")  # fmt: skip
-    for label, value in (("networks", n), ("converged (max |err| < 0.1)", converged),
-                         ("stuck (an output on the wrong side of 0.5)", stuck),
-                         ("in between", between), ("diverged", int(diverged.sum()))):  # fmt: skip
+    ctx.print(
+        f"XOR, {n} random 2-2-1 nets × {result.steps} steps in one fit_ensemble: "
+        f"{converged} converged (max |err| < {CONVERGED}), {stuck} stuck (an output on "
+        f"the wrong side), {between} in between, {int(diverged.sum())} diverged; "
+        f"{result.wall_s:.2f} s, {rate:,.0f} network-steps/s"
+    )
+    for label, value in (
+        ("networks", n),
+        ("converged (max |err| < 0.1)", converged),
+        ("stuck (an output on the wrong side of 0.5)", stuck),
+        ("in between", between),
+        ("diverged", int(diverged.sum())),
+    ):
         ctx.compare(f"XOR ensemble: {label}", value)
     ctx.compare("XOR ensemble: wall time (compile included)", f"{result.wall_s:.2f} s")
     ctx.compare("XOR ensemble: network-steps per second", f"{rate:,.0f}")
-    ctx.record("counts", {"networks": n, "converged": converged, "stuck": stuck,
-                          "between": between, "diverged": int(diverged.sum())})  # fmt: skip
+    ctx.record(
+        "counts",
+        {
+            "networks": n,
+            "converged": converged,
+            "stuck": stuck,
+            "between": between,
+            "diverged": int(diverged.sum()),
+        },
+    )
     ctx.record("wall_s", result.wall_s)
     ctx.record("network_steps_per_s", rate)
     ctx.record("max_abs_error", err)

@@ -42,8 +42,13 @@ def show(result, ctx):
     for epoch in sorted({1, *range(REPORT_EVERY, result.steps + 1, REPORT_EVERY), result.steps}):
         ctx.print(f"Epochs {epoch:8d}. Current error: {mse[epoch - 1]:.10f}.")
     stopped = bool(mse[-1] < DESIRED_ERROR)
-    ctx.compare("epochs trained (stop when MSE < 1e-5)", result.steps, "≤ 10000",
-                result.steps <= MAX_EPOCHS and stopped, key="epochs")  # fmt: skip
+    ctx.compare(
+        "epochs trained (stop when MSE < 1e-5)",
+        result.steps,
+        "≤ 10000",
+        result.steps <= MAX_EPOCHS and stopped,
+        key="epochs",
+    )
     ctx.record("mse", mse)
 
     path = ctx.path("and.net")
@@ -55,13 +60,19 @@ def show(result, ctx):
     )
     ctx.print(f"saved to {path.name}, loaded back: identical = {same}")
     ctx.compare("save → load round trip is exact", same, True, same, key="roundtrip_exact")
-    for x, t in zip(np.asarray(result.x), np.asarray(result.target), strict=True):
+    for x in np.asarray(result.x):
         out = np.asarray(model.apply(loaded, jnp.asarray(x)))
         ctx.print(f"run({x.tolist()}) -> {[round(float(v), 6) for v in out]}")
         if x.tolist() == [-1.0, 1.0]:
             ok = round(float(out[0]), 1) == -1.0
-            ctx.compare("loaded net's output for (-1, 1)", f"{float(out[0]):.6f}", "-1.0", ok,
-                        key="output_minus1_1", value=float(out[0]))  # fmt: skip
+            ctx.compare(
+                "loaded net's output for (-1, 1)",
+                f"{float(out[0]):.6f}",
+                "-1.0",
+                ok,
+                key="output_minus1_1",
+                value=float(out[0]),
+            )
         ctx.record(f"output_{'_'.join(f'{v:g}' for v in x)}", float(out[0]))
 
 

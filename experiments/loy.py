@@ -24,7 +24,7 @@ model = mlp([3, 4, 1], output_activation="sigmoid", use_bias=False)
 
 
 def show(result, ctx):
-    (step, params), = result.probes.items()
+    ((step, params),) = result.probes.items()
     prediction = np.asarray(result.model.apply(params, result.x)).ravel()
     actual = np.asarray(result.target).ravel()
     ctx.print("Prediction Y (Actual)")

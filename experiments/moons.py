@@ -46,10 +46,12 @@ def moons(cfg):
 def show_logistic(result, ctx):
     acc = float(result.history["accuracy"][-1])
     ctx.print(f"Logistic regression: training accuracy {acc:.3f} (it cannot fit the moons)")
-    ctx.compare("logistic regression training accuracy", f"{acc:.3f}", key="logistic_accuracy",
-                value=acc)  # fmt: skip
-    ax = plot.decision_boundary(result.predict(), result.x, result.target,
-                                title="Logistic Regression")  # fmt: skip
+    ctx.compare(
+        "logistic regression training accuracy", f"{acc:.3f}", key="logistic_accuracy", value=acc
+    )
+    ax = plot.decision_boundary(
+        result.predict(), result.x, result.target, title="Logistic Regression"
+    )
     ctx.figure(ax.figure, "logistic_regression", "Britz: logistic regression decision boundary")
 
 
@@ -59,29 +61,48 @@ def show_network(result, ctx):
     for i in range(0, result.steps, ctx.cfg.steps(1000)):
         if i + 1 < len(per_example):
             printed[i] = float(per_example[i + 1])
-            ctx.print("Loss after iteration %i: %f" % (i, printed[i]))
+            ctx.print(f"Loss after iteration {i}: {printed[i]:f}")
     ctx.record("printed_loss", printed)
     first, second = f"{per_example[1]:.6f}", f"{per_example[min(1001, len(per_example) - 1)]:.6f}"
-    ctx.compare("loss printed after the first update (i = 0)", first, FIRST,
-                ctx.exact(first == FIRST), key="loss_after_1", value=float(per_example[1]))
-    ctx.compare("loss printed after 1 001 updates (i = 1000)", second, AFTER_1001,
-                ctx.exact(second == AFTER_1001), key="loss_after_1001",
-                value=float(per_example[min(1001, len(per_example) - 1)]))  # fmt: skip
+    ctx.compare(
+        "loss printed after the first update (i = 0)",
+        first,
+        FIRST,
+        ctx.exact(first == FIRST),
+        key="loss_after_1",
+        value=float(per_example[1]),
+    )
+    ctx.compare(
+        "loss printed after 1 001 updates (i = 1000)",
+        second,
+        AFTER_1001,
+        ctx.exact(second == AFTER_1001),
+        key="loss_after_1001",
+        value=float(per_example[min(1001, len(per_example) - 1)]),
+    )
     pair = tuple(sorted(f"{v:.6f}" for v in per_example[-2:]))
-    ctx.compare("period-2 oscillation at the end (pair, sorted)", " / ".join(pair),
-                " / ".join(PAIR), ctx.exact(pair == PAIR), key="oscillation_pair",
-                value=sorted(float(v) for v in per_example[-2:]))  # fmt: skip
+    ctx.compare(
+        "period-2 oscillation at the end (pair, sorted)",
+        " / ".join(pair),
+        " / ".join(PAIR),
+        ctx.exact(pair == PAIR),
+        key="oscillation_pair",
+        value=sorted(float(v) for v in per_example[-2:]),
+    )
     ctx.record("final_accuracy", float(result.history["accuracy"][-1]))
-    ax = plot.decision_boundary(result.predict(), result.x, result.target,
-                                title="Decision Boundary for hidden layer size 3")  # fmt: skip
+    ax = plot.decision_boundary(
+        result.predict(), result.x, result.target, title="Decision Boundary for hidden layer size 3"
+    )
     ctx.figure(ax.figure, "hidden_3", "Britz: the 2-3-2 network's decision boundary")
 
 
 def sweep_init(cfg):
     """Each width's own tutorial init, padded to the widest and stacked on a member axis."""
     members = [
-        pad_hidden(tutorial_init(mlp([2, h, 2], activation="tanh"), (2,), 0, "randn_fan_in")(cfg),
-                   max(HIDDEN))  # fmt: skip
+        pad_hidden(
+            tutorial_init(mlp([2, h, 2], activation="tanh"), (2,), 0, "randn_fan_in")(cfg),
+            max(HIDDEN),
+        )
         for h in HIDDEN
     ]
     return jax.tree.map(lambda *a: jnp.stack(a), *members)
@@ -99,8 +120,13 @@ def show_sweep(result, ctx):
         f"Hidden Layer size {h}": result.predict(result.member(i)) for i, h in enumerate(HIDDEN)
     }
     fig = plot.decision_boundary_grid(predicts, result.x, result.target, ncols=4)
-    ctx.figure(fig, "hidden_sizes", "Britz: decision boundaries for hidden sizes "
-               + ", ".join(map(str, HIDDEN)) + " (one vmapped, masked program)")  # fmt: skip
+    ctx.figure(
+        fig,
+        "hidden_sizes",
+        "Britz: decision boundaries for hidden sizes "
+        + ", ".join(map(str, HIDDEN))
+        + " (one vmapped, masked program)",
+    )
 
 
 EXPERIMENT = Experiment(

@@ -32,8 +32,14 @@ def gates(ctx):
         for x, y in zip(np.asarray(inputs), np.asarray(outputs), strict=True):
             ctx.print(x, int(y))
         table = " ".join(str(int(y)) for y in np.asarray(outputs))
-        ctx.compare(f"{name.upper()} truth table outputs", table, expected, table == expected,
-                    key=f"{name}_table", value=[int(y) for y in np.asarray(outputs)])  # fmt: skip
+        ctx.compare(
+            f"{name.upper()} truth table outputs",
+            table,
+            expected,
+            table == expected,
+            key=f"{name}_table",
+            value=[int(y) for y in np.asarray(outputs)],
+        )
 
 
 def _boundary_figure(ctx, x, y, panels, suffix, caption, true_line=None):
@@ -56,14 +62,32 @@ def line_separation(ctx):
     slope = float(-params["w"][0] / params["w"][1])
     ctx.print(counts(correct, wrong))
     ctx.print(slope)
-    ctx.compare("line separation, one pass: correct / wrong", f"{correct} / {wrong}",
-                "100 / 0", "reported beside (unseeded draw)", key="line_counts",
-                value=[correct, wrong])  # fmt: skip
-    ctx.compare("learned slope -w1/w2 (true line: slope 1, intercept 4)", f"{slope:.6f}",
-                "1.11082111934", "reported beside (unseeded draw)", key="line_slope", value=slope)  # fmt: skip
-    _boundary_figure(ctx, x, y, [("one pass, no bias", params)], "line",
-                     "Perceptron: points above/below y = x + 4, the true line and the learned "
-                     "boundary x2 = -w1/w2·x1", true_line=([1.0, -1.0], 4.0))  # fmt: skip
+    ctx.compare(
+        "line separation, one pass: correct / wrong",
+        f"{correct} / {wrong}",
+        "100 / 0",
+        "reported beside (unseeded draw)",
+        key="line_counts",
+        value=[correct, wrong],
+    )
+    ctx.compare(
+        "learned slope -w1/w2 (true line: slope 1, intercept 4)",
+        f"{slope:.6f}",
+        "1.11082111934",
+        "reported beside (unseeded draw)",
+        key="line_slope",
+        value=slope,
+    )
+    _boundary_figure(
+        ctx,
+        x,
+        y,
+        [("one pass, no bias", params)],
+        "line",
+        "Perceptron: points above/below y = x + 4, the true line and the learned "
+        "boundary x2 = -w1/w2·x1",
+        true_line=([1.0, -1.0], 4.0),
+    )
 
 
 def clusters(ctx):
@@ -79,9 +103,14 @@ def clusters(ctx):
             # The tutorial counts a point "correct" when the perceptron fires on it.
             ctx.print(counts(fires, len(y) - fires))
         ctx.print(f"{dim}-D clusters, labels checked:", counts(correct, wrong))
-        ctx.compare(f"{dim}-D clusters: fires on / silent on (of 24)", f"{fires} / {24 - fires}",
-                    "12 / 12" if dim == 2 else None, (fires == 12) if dim == 2 else None,
-                    key=f"clusters_{dim}d_fires", value=fires)  # fmt: skip
+        ctx.compare(
+            f"{dim}-D clusters: fires on / silent on (of 24)",
+            f"{fires} / {24 - fires}",
+            "12 / 12" if dim == 2 else None,
+            (fires == 12) if dim == 2 else None,
+            key=f"clusters_{dim}d_fires",
+            value=fires,
+        )
         ctx.record(f"clusters_{dim}d_counts", [correct, wrong])
 
 
@@ -92,8 +121,9 @@ def bias(ctx):
         "with bias (lr 0.05)": perceptron.init(_key(22), 2, bias=True),
     }
     panels = []
-    for (label, params), lr, theirs in zip(runs.items(), (0.1, 0.05), ("77 / 23", "90 / 10"),
-                                           strict=True):  # fmt: skip
+    for (label, params), lr, theirs in zip(
+        runs.items(), (0.1, 0.05), ("77 / 23", "90 / 10"), strict=True
+    ):
         params = cast(ctx.cfg, params)
         trained, _ = perceptron.train(params, x, y, learning_rate=lr, epochs=1)
         correct, wrong = (int(v) for v in perceptron.evaluate(trained, x, y))
@@ -101,21 +131,37 @@ def bias(ctx):
         ctx.print(counts(correct, wrong))
         ctx.print(m, float(-trained["b"] / trained["w"][1])) if "b" in trained else ctx.print(m)
         key = "bias" if "b" in params else "no_bias"
-        ctx.compare(f"bias clusters, {label}, one pass: correct / wrong", f"{correct} / {wrong}",
-                    theirs, "reported beside (unseeded draw)", key=f"{key}_counts",
-                    value=[correct, wrong])  # fmt: skip
+        ctx.compare(
+            f"bias clusters, {label}, one pass: correct / wrong",
+            f"{correct} / {wrong}",
+            theirs,
+            "reported beside (unseeded draw)",
+            key=f"{key}_counts",
+            value=[correct, wrong],
+        )
         _, history = perceptron.train(params, x, y, learning_rate=lr, epochs=MORE_PASSES)
         per_epoch = np.asarray(history["correct"])
         full = np.flatnonzero(per_epoch == len(y))
         reached = f"100 after pass {full[0] + 1}" if full.size else f"best {per_epoch.max()}"
-        ctx.print(f"{label}: correct after each of {MORE_PASSES} passes: max {per_epoch.max()}, "
-                  f"{reached}")  # fmt: skip
-        ctx.compare(f"bias clusters, {label}, up to {MORE_PASSES} passes", reached,
-                    key=f"{key}_passes", value=per_epoch)  # fmt: skip
+        ctx.print(
+            f"{label}: correct after each of {MORE_PASSES} passes: max {per_epoch.max()}, {reached}"
+        )
+        ctx.compare(
+            f"bias clusters, {label}, up to {MORE_PASSES} passes",
+            reached,
+            key=f"{key}_passes",
+            value=per_epoch,
+        )
         panels.append((f"{label}: {correct}/{len(y)} after one pass", trained))
-    _boundary_figure(ctx, x, y, panels, "bias",
-                     "Perceptron: clusters no line through the origin separates; learned "
-                     "boundary without and with a bias input")  # fmt: skip
+    _boundary_figure(
+        ctx,
+        x,
+        y,
+        panels,
+        "bias",
+        "Perceptron: clusters no line through the origin separates; learned "
+        "boundary without and with a bias input",
+    )
 
 
 # The 2-2-1 step network: hidden unit 0 is OR (fires when x1 + x2 > 0.5), unit 1 is AND
@@ -135,19 +181,37 @@ def xor(ctx):
     params = cast(ctx.cfg, perceptron.init(_key(30), 2, bias=True))
     _, history = perceptron.train(params, x, labels, learning_rate=0.1, epochs=MORE_PASSES)
     best = int(np.max(history["correct"]))
-    ctx.print(f"XOR, single perceptron with bias, {MORE_PASSES} passes: at most {best} of 4 correct")
-    ctx.compare("XOR, single perceptron: best correct of 4", best, "< 4 (not separable)",
-                best < 4, key="xor_single_best")  # fmt: skip
+    ctx.print(
+        f"XOR, single perceptron with bias, {MORE_PASSES} passes: at most {best} of 4 correct"
+    )
+    ctx.compare(
+        "XOR, single perceptron: best correct of 4",
+        best,
+        "< 4 (not separable)",
+        best < 4,
+        key="xor_single_best",
+    )
     net = cast(ctx.cfg, XOR_PARAMS)
     out = np.asarray(XOR_NET.apply(net, x))[:, 0].astype(int)
     ctx.print("XOR, 2-2-1 step network (hidden OR and AND units):")
     for xi, yi in zip(np.asarray(x).astype(int), out, strict=True):
         ctx.print(xi, yi)
     table = " ".join(map(str, out))
-    ctx.compare("XOR, 2-2-1 step network outputs", table, "0 1 1 0", table == "0 1 1 0",
-                key="xor_network_table", value=out)  # fmt: skip
-    ax = plot.decision_boundary(lambda g: np.asarray(XOR_NET.apply(net, g)), x, y,
-                                title="XOR: 2-2-1 step network (OR and not AND)", padding=0.5)  # fmt: skip
+    ctx.compare(
+        "XOR, 2-2-1 step network outputs",
+        table,
+        "0 1 1 0",
+        table == "0 1 1 0",
+        key="xor_network_table",
+        value=out,
+    )
+    ax = plot.decision_boundary(
+        lambda g: np.asarray(XOR_NET.apply(net, g)),
+        x,
+        y,
+        title="XOR: 2-2-1 step network (OR and not AND)",
+        padding=0.5,
+    )
     ctx.figure(ax.figure, "xor_network", "Perceptron: the hand-set 2-2-1 network solves XOR")
 
 

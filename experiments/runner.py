@@ -183,7 +183,9 @@ def _fit_segments(spec: Train, cfg: Config, backprop: str, params, x, target, st
         done = bound
         kept[bound] = params
     history = {
-        k: np.concatenate([np.asarray(p[k]) for p in pieces]) for k in pieces[0] if k != "first_nonfinite_step"
+        k: np.concatenate([np.asarray(p[k]) for p in pieces])
+        for k in pieces[0]
+        if k != "first_nonfinite_step"
     }
     history["first_nonfinite_step"] = int(pieces[-1]["first_nonfinite_step"])
     return params, history, {s: p for s, p in kept.items() if s in probes}
@@ -212,9 +214,17 @@ def _run_train(spec: Train, ctx: Context) -> Result:
     first = cfg.paths[0]
     params, history = by_path[first]
     result = Result(
-        spec, x, target, init, params, history, probes_by_path[first], made[first], walls[first],
+        spec,
+        x,
+        target,
+        init,
+        params,
+        history,
+        probes_by_path[first],
+        made[first],
+        walls[first],
         by_path,
-    )  # fmt: skip
+    )
     _record_paths(ctx, spec, result, made[first], walls, member0=init)
     return result
 

@@ -13,7 +13,7 @@ import numpy as np
 import optax
 
 from experiments.common import tutorial_init
-from experiments.moons import N, REG_LAMBDA, loss, moons, network
+from experiments.moons import REG_LAMBDA, N, loss, moons, network
 from experiments.spec import Ensemble, Experiment
 from jaxnn import losses, plot
 
@@ -33,8 +33,11 @@ def show(result, ctx):
     for lr, f, d in zip(LRS, final, diverged, strict=True):
         ctx.print(f"  {lr:.2e} -> {'diverged' if d else f'{f:.6f}'}")
     best = int(np.nanargmin(np.where(diverged, np.nan, final)))
-    ctx.compare(f"best learning rate of {len(LRS)} (objective/N after {result.steps} steps)",
-                f"{LRS[best]:.3g} ({final[best]:.6f})", "0.01 (the tutorial's ε)")  # fmt: skip
+    ctx.compare(
+        f"best learning rate of {len(LRS)} (objective/N after {result.steps} steps)",
+        f"{LRS[best]:.3g} ({final[best]:.6f})",
+        "0.01 (the tutorial's ε)",
+    )
     ctx.compare("learning rates that diverged", int(diverged.sum()))
     ctx.record("learning_rates", LRS)
     ctx.record("final_loss", final)

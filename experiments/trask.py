@@ -30,7 +30,7 @@ three_layer = mlp([3, 4, 1], output_activation="sigmoid", use_bias=False)
 
 
 def show_two_layer(result, ctx):
-    (step, params), = result.probes.items()
+    ((step, params),) = result.probes.items()
     output = np_str(result.model.apply(params, result.x))
     ctx.print("Output After Training:")
     ctx.print(output)
