@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn.layers import is_weight_path
+
 glorot_normal = jax.nn.initializers.glorot_normal
 glorot_uniform = jax.nn.initializers.glorot_uniform
 normal = jax.nn.initializers.normal
@@ -43,11 +45,6 @@ def numpy_draws(seed: int, shapes: Sequence[tuple[int, ...]], draw: str) -> list
     return [DRAWS[draw](rng, tuple(shape)) for shape in shapes]
 
 
-def _is_weight(path) -> bool:
-    last = path[-1] if path else None
-    return isinstance(last, jax.tree_util.DictKey) and last.key == "w"
-
-
 def tutorial(template: Any, seed: int, draw: str, *, dtype=jnp.float64) -> Any:
     """Params shaped like ``template`` with every ``"w"`` drawn as a tutorial draws it.
 
@@ -63,11 +60,11 @@ def tutorial(template: Any, seed: int, draw: str, *, dtype=jnp.float64) -> Any:
             " or pass dtype=jnp.float32"
         )
     leaves = jax.tree_util.tree_leaves_with_path(template)
-    shapes = [np.shape(leaf) for path, leaf in leaves if _is_weight(path)]
+    shapes = [np.shape(leaf) for path, leaf in leaves if is_weight_path(path)]
     weights = iter(numpy_draws(seed, shapes, draw))
 
     def fill(path, leaf):
-        if _is_weight(path):
+        if is_weight_path(path):
             return jnp.asarray(next(weights), dtype)
         return jnp.zeros(np.shape(leaf), dtype)
 

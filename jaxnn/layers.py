@@ -53,6 +53,12 @@ class Layer(NamedTuple):
     kinks: Callable[[Params, jax.Array], dict] | None = None
 
 
+def is_weight_path(path) -> bool:
+    """True for a params leaf stored under the key ``"w"`` (a Dense kernel, not a bias)."""
+    last = path[-1] if path else None
+    return isinstance(last, jax.tree_util.DictKey) and last.key == "w"
+
+
 def _batch_axes(x: jax.Array) -> tuple[int, ...]:
     """All axes but the last: the leading batch dims (none for a single example)."""
     return tuple(range(x.ndim - 1))

@@ -16,6 +16,8 @@ from typing import Any, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxnn.layers import is_weight_path
+
 Reduction = Literal["mean", "sum"]
 
 
@@ -188,11 +190,6 @@ def softmax_cross_entropy(reduction: Reduction = "mean") -> Loss:
     return Loss(value, vjp, name=name, accuracy=accuracy)
 
 
-def _is_weight(path) -> bool:
-    last = path[-1] if path else None
-    return isinstance(last, jax.tree_util.DictKey) and last.key == "w"
-
-
 def l2(lam) -> Regularizer:
     """Weight decay ``lam/2 · Σ w²`` over the ``"w"`` leaves only (biases are not decayed).
 
@@ -204,7 +201,7 @@ def l2(lam) -> Regularizer:
         leaves = [
             jnp.sum(leaf**2)
             for path, leaf in jax.tree_util.tree_leaves_with_path(params)
-            if _is_weight(path)
+            if is_weight_path(path)
         ]
         return 0.5 * lam * sum(leaves) if leaves else jnp.zeros(())
 
@@ -212,7 +209,9 @@ def l2(lam) -> Regularizer:
         return jax.tree_util.tree_map_with_path(
             # Cast lam so a float64 strength never promotes float32 params.
             lambda path, leaf: (
-                jnp.asarray(lam, leaf.dtype) * leaf if _is_weight(path) else jnp.zeros_like(leaf)
+                jnp.asarray(lam, leaf.dtype) * leaf
+                if is_weight_path(path)
+                else jnp.zeros_like(leaf)
             ),
             params,
         )
