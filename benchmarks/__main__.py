@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from benchmarks.contenders import CONTENDERS
-from benchmarks.harness import DEFAULT_OUT, render_markdown, run_suite, update_readme, write_json
-from benchmarks.workloads import WORKLOADS
+WORKLOAD_NAMES = ("W1", "W2", "W3", "W4")
+
+
+def _pin_threads(n: int) -> None:
+    """Limit every library's intra-op thread pool to ``n`` threads. Must run before NumPy,
+    PyTorch or JAX is imported. XLA's CPU pool can only be switched to one thread."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    if n == 1:
+        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,33 +24,60 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks",
         description="Same-work benchmarks: jaxnn vs plain JAX, NumPy, PyTorch, Flax, Equinox.",
     )
-    p.add_argument("workloads", nargs="*", metavar="W", help=f"some of {', '.join(WORKLOADS)}")
+    p.add_argument("workloads", nargs="*", metavar="W", help=f"some of {', '.join(WORKLOAD_NAMES)}")
     p.add_argument("--quick", action="store_true", help="steps / 100 (min 10), 1 repeat")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="JSON results (default: %(default)s)")
+    p.add_argument("--out", help="JSON results (default: benchmarks/results/latest.json)")
     p.add_argument(
         "--readme",
         metavar="PATH",
         help="replace the text between <!-- bench:start --> and <!-- bench:end --> in PATH",
     )
-    p.add_argument(
-        "--contenders",
-        help=f"comma-separated subset of: {', '.join(CONTENDERS)}",
-    )
+    p.add_argument("--contenders", help="comma-separated subset of the contenders")
     p.add_argument(
         "--repeats", type=int, help="steady-state runs per contender (default 5, quick 1)"
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="pin BLAS/OpenMP/PyTorch (and, for 1, XLA) thread pools to N threads; default: "
+        "each library's own default. Use 1 on a machine shared with other work.",
+    )
     args = p.parse_args(argv)
     for w in args.workloads:
-        if w not in WORKLOADS:
-            p.error(f"unknown workload {w!r}; expected some of {', '.join(WORKLOADS)}")
+        if w not in WORKLOAD_NAMES:
+            p.error(f"unknown workload {w!r}; expected some of {', '.join(WORKLOAD_NAMES)}")
+    if args.threads is not None:
+        if args.threads < 1:
+            p.error("--threads must be >= 1")
+        if "numpy" in sys.modules or "jax" in sys.modules:
+            print("warning: --threads comes too late: numpy/jax already imported", file=sys.stderr)
+        _pin_threads(args.threads)
+
+    from benchmarks.contenders import CONTENDERS
+    from benchmarks.harness import (
+        DEFAULT_OUT,
+        render_markdown,
+        run_suite,
+        update_readme,
+        write_json,
+    )
+
     contenders = None
     if args.contenders:
         contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
         bad = [c for c in contenders if c not in CONTENDERS]
         if bad:
             p.error(f"unknown contender(s) {bad}; expected some of {', '.join(CONTENDERS)}")
-    results = run_suite(args.workloads or None, contenders, quick=args.quick, repeats=args.repeats)
-    path = write_json(results, args.out)
+    out = args.out or DEFAULT_OUT
+    results = run_suite(
+        args.workloads or None,
+        contenders,
+        quick=args.quick,
+        repeats=args.repeats,
+        threads=args.threads,
+        checkpoint=lambda partial: write_json(partial, out),
+    )
+    path = write_json(results, out)
     print(f"wrote {path} ({results['elapsed_s']:.1f} s of benchmarking)")
     if args.readme:
         if update_readme(args.readme, render_markdown(results)):

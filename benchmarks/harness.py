@@ -110,6 +110,9 @@ def machine_info() -> dict:
             info[mod] = getattr(m, "__version__", "?")
     if "torch" in sys.modules:
         info["torch_threads"] = sys.modules["torch"].get_num_threads()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS"):
+        if os.environ.get(var):
+            info[var] = os.environ[var]
     return info
 
 
@@ -238,6 +241,7 @@ def run_workload(
         "name": name,
         "title": spec.title,
         "description": spec.description,
+        "caveat": spec.caveat,
         "dtype": spec.dtype,
         "steps": steps,
         "repeats": repeats,
@@ -255,9 +259,15 @@ def run_suite(
     repeats: int | None = None,
     steps: int | None = None,
     peaks: bool = True,
+    threads: int | None = None,
+    checkpoint: Callable[[dict], object] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Run the benchmark and return the results dict (what ``--out`` writes as JSON)."""
+    """Run the benchmark and return the results dict (what ``--out`` writes as JSON).
+
+    ``threads`` only records what the caller pinned (see ``python -m benchmarks --threads``);
+    ``checkpoint(results)`` is called after every workload with the results so far.
+    """
     names = list(workloads or wl.WORKLOADS)
     for n in names:
         if n not in wl.WORKLOADS:
@@ -267,7 +277,12 @@ def run_suite(
         if c not in CONTENDERS:
             raise ValueError(f"unknown contender {c!r}; expected some of {list(CONTENDERS)}")
     _listen_for_compiles()
-    results: dict = {"mode": "quick" if quick else "full", "started": time.time()}
+    results: dict = {
+        "mode": "quick" if quick else "full",
+        "started": time.time(),
+        "threads": threads,
+        "load_average_start": _loadavg(),
+    }
     if peaks:
         log("measuring float32 matmul peak and memory bandwidth ...")
         results["peaks"] = measure_peaks(n=1024 if quick else 2048, mb=64 if quick else 256)
@@ -280,9 +295,19 @@ def run_suite(
         )
         results["workloads"][n] = res
         log(render_workload(res, results.get("peaks")))
-    results["elapsed_s"] = time.perf_counter() - t0
-    results["machine"] = machine_info()  # after the runs: records which optional libs loaded
+        results["elapsed_s"] = time.perf_counter() - t0
+        results["load_average_end"] = _loadavg()
+        results["machine"] = machine_info()  # after the runs: records which libs loaded
+        if checkpoint is not None:
+            checkpoint(results)
     return results
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 # ------------------------------------------------------------------------------------------
@@ -330,6 +355,11 @@ def render_workload(res: dict, peaks: dict | None = None) -> str:
         f"{res['steps']} steps, {res['dtype']}, median of {res['repeats']} alternated run(s).",
         "",
     ]
+    caveat = res.get("caveat")
+    if caveat is None and res["name"] in wl.WORKLOADS:
+        caveat = wl.WORKLOADS[res["name"]].caveat
+    if caveat:
+        lines += [f"Note: {caveat}", ""]
     if wide and peaks:
         lines += [
             f"Per step: {cost['flops'] / 1e6:.1f} MFLOP, ≥ {cost['bytes'] / 1e6:.2f} MB moved. "
@@ -368,16 +398,26 @@ def render_markdown(results: dict) -> str:
     """The README section: machine line, then one table per workload."""
     m = results.get("machine", {})
     peaks = results.get("peaks")
+    threads = results.get("threads")
+    load = results.get("load_average_start"), results.get("load_average_end")
     out = [
         f"Benchmarks ({results.get('mode', '?')} mode) on {m.get('platform', '?')}, "
         f"{m.get('cpu_count', '?')} CPUs, jax {m.get('jax', '?')} ({m.get('device_kind', '?')})"
         + (
             f"; float32 matmul peak {peaks['matmul_gflops']:.1f} GFLOP/s, "
-            f"memory copy {peaks['memory_gbs_copy']:.1f} GB/s."
+            f"memory copy {peaks['memory_gbs_copy']:.1f} GB/s"
             if peaks
+            else ""
+        )
+        + (f"; thread pools pinned to {threads}" if threads else "; default thread pools")
+        + (
+            f"; 1-min load average {load[0][0]} at start, {load[1][0]} at end."
+            if all(load)
             else "."
         ),
-        "Time is the whole training run; `python -m benchmarks` regenerates this section.",
+        "Time is the whole training run (median of alternated runs; first call = with "
+        "compilation); final loss is scored by one float64 NumPy evaluator. "
+        "`python -m benchmarks` regenerates this section.",
         "",
     ]
     for res in results.get("workloads", {}).values():
