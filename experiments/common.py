@@ -15,8 +15,11 @@ from jaxnn.layers import Layer
 
 
 def template(model: Layer, input_shape: tuple[int, ...]) -> Any:
-    """Params of the right shapes (values unused): what `jaxnn.init.tutorial` fills in."""
-    return model.init(jax.random.key(0), input_shape)[1]
+    """Params of the right shapes (values unused): what `jaxnn.init.tutorial` fills in.
+
+    Only shapes are computed (``jax.eval_shape``): no random draws, nothing compiled.
+    """
+    return jax.eval_shape(lambda: model.init(jax.random.key(0), tuple(input_shape))[1])
 
 
 def tutorial_init(model: Layer, input_shape, seed: int, draw: str) -> Callable[[Config], Any]:
@@ -26,7 +29,8 @@ def tutorial_init(model: Layer, input_shape, seed: int, draw: str) -> Callable[[
 
 def key_init(model: Layer, input_shape, seed: int) -> Callable[[Config], Any]:
     """``cfg -> params`` from the model's own (JAX) initializers, cast to the run's dtype."""
-    return lambda cfg: cast(cfg, model.init(jax.random.key(seed), input_shape)[1])
+    init = jax.jit(model.init, static_argnums=1)  # one compile instead of one per op
+    return lambda cfg: cast(cfg, init(jax.random.key(seed), tuple(input_shape))[1])
 
 
 def cast(cfg: Config, tree):

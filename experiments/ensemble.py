@@ -21,10 +21,11 @@ from jaxnn.train import init_ensemble
 CONVERGED, STEPS, LR = 0.1, 3_000, 2.0
 
 model = mlp([2, 2, 1], activation="sigmoid", output_activation="sigmoid")
+_init = jax.jit(init_ensemble, static_argnums=(0, 2, 3))
 
 
 def show(result, ctx):
-    out = np.asarray(jax.vmap(model.apply, (0, None))(result.params, result.x))
+    out = np.asarray(jax.jit(jax.vmap(model.apply, (0, None)))(result.params, result.x))
     err = np.max(np.abs(out - np.asarray(result.target)), axis=(1, 2))
     diverged = np.asarray(result.history["first_nonfinite_step"]) >= 0
     n = len(err)
@@ -89,7 +90,7 @@ EXPERIMENT = Experiment(
             model=model,
             loss=losses.half_sse,
             optimizer=optax.sgd(LR),
-            params=lambda cfg: cast(cfg, init_ensemble(model, jax.random.key(0), cfg.seeds, (2,))),
+            params=lambda cfg: cast(cfg, _init(model, jax.random.key(0), cfg.seeds, (2,))),
             steps=STEPS,
             log_every=10,
             show=show,

@@ -61,7 +61,7 @@ def show(result, ctx):
     ctx.print(f"saved to {path.name}, loaded back: identical = {same}")
     ctx.compare("save → load round trip is exact", same, True, same, key="roundtrip_exact")
     for x in np.asarray(result.x):
-        out = np.asarray(model.apply(loaded, jnp.asarray(x)))
+        out = np.asarray(result.apply(loaded, jnp.asarray(x)))
         ctx.print(f"run({x.tolist()}) -> {[round(float(v), 6) for v in out]}")
         if x.tolist() == [-1.0, 1.0]:
             ok = round(float(out[0]), 1) == -1.0

@@ -42,7 +42,7 @@ def show(result, ctx):
     ctx.print("Input data = ", *(f"{v:g}" for v in inputs))
     ctx.print("-------------------")
     ctx.print("Output data: ")
-    output = result.model.apply(result.params, jnp.asarray(inputs, result.x.dtype))
+    output = result.apply(result.params, jnp.asarray(inputs, result.x.dtype))
     ctx.print(np_str(output))
     value = float(output[0])
     tutorial_case = ctx.cfg.activation == "sigmoid" and tuple(inputs) == (1, 0, 1)

@@ -25,7 +25,7 @@ model = mlp([3, 4, 1], output_activation="sigmoid", use_bias=False)
 
 def show(result, ctx):
     ((step, params),) = result.probes.items()
-    prediction = np.asarray(result.model.apply(params, result.x)).ravel()
+    prediction = np.asarray(result.apply(params, result.x)).ravel()
     actual = np.asarray(result.target).ravel()
     ctx.print("Prediction Y (Actual)")
     for p, a in zip(prediction, actual, strict=True):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnn.layers import Layer
 
@@ -36,16 +37,17 @@ def Mask() -> Layer:
 def pad_hidden(params, width: int):
     """A ``(Dense, act, Dense)`` params tuple of hidden width ``h`` → ``(Dense, act, Mask, Dense)``
     of hidden width ``width``: the first ``h`` units are the given ones, the rest zero and masked.
+
+    Works on NumPy arrays (no per-shape compiles); returns NumPy arrays of the input's dtype.
     """
-    first, act, second = params
+    first, act, second = (jax.tree.map(np.asarray, p) for p in params)
     h = first["w"].shape[1]
     pad = width - h
-    dtype = first["w"].dtype
     return (
-        {"w": jnp.pad(first["w"], ((0, 0), (0, pad))), "b": jnp.pad(first["b"], (0, pad))},
+        {"w": np.pad(first["w"], ((0, 0), (0, pad))), "b": np.pad(first["b"], (0, pad))},
         act,
-        {"mask": (jnp.arange(width) < h).astype(dtype)},
-        {"w": jnp.pad(second["w"], ((0, pad), (0, 0))), "b": second["b"]},
+        {"mask": (np.arange(width) < h).astype(first["w"].dtype)},
+        {"w": np.pad(second["w"], ((0, pad), (0, 0))), "b": second["b"]},
     )
 
 

@@ -105,7 +105,7 @@ def sweep_init(cfg):
         )
         for h in HIDDEN
     ]
-    return jax.tree.map(lambda *a: jnp.stack(a), *members)
+    return cast(cfg, jax.tree.map(lambda *a: np.stack(a), *members))
 
 
 def show_sweep(result, ctx):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import json
 import os
 import sys
@@ -55,14 +56,23 @@ class Result:
     def model(self):
         return self.spec.model
 
+    def apply(self, params, x):
+        """``model.apply``, jitted (one compile rather than one per operation)."""
+        return _jitted_apply(self.spec.model)(params, x)
+
     def predict(self, params=None):
         """``x -> model output`` with these (default: the trained) params, for plots."""
         params = self.params if params is None else params
-        return lambda x: np.asarray(self.spec.model.apply(params, jnp.asarray(x)))
+        return lambda x: np.asarray(self.apply(params, jnp.asarray(x)))
 
     def member(self, i: int, params=None):
         """Params of ensemble member ``i``."""
         return jax.tree.map(lambda a: a[i], self.params if params is None else params)
+
+
+@functools.cache
+def _jitted_apply(model):
+    return jax.jit(model.apply)
 
 
 def _plain(value):

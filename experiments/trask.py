@@ -31,7 +31,7 @@ three_layer = mlp([3, 4, 1], output_activation="sigmoid", use_bias=False)
 
 def show_two_layer(result, ctx):
     ((step, params),) = result.probes.items()
-    output = np_str(result.model.apply(params, result.x))
+    output = np_str(result.apply(params, result.x))
     ctx.print("Output After Training:")
     ctx.print(output)
     ctx.compare(
@@ -40,14 +40,14 @@ def show_two_layer(result, ctx):
         OUTPUT.replace("\n", ""),
         ctx.exact(output == OUTPUT),
         key="two_layer_output",
-        value=np.asarray(result.model.apply(params, result.x)),
+        value=np.asarray(result.apply(params, result.x)),
     )
 
 
 def show_three_layer(result, ctx):
     errors = []
     for step, params in sorted(result.probes.items()):
-        error = float(np.mean(np.abs(result.target - result.model.apply(params, result.x))))
+        error = float(np.mean(np.abs(result.target - result.apply(params, result.x))))
         errors.append(error)
         ctx.print("Error:" + f"{error:.12g}")  # Python 2's str(float): 12 significant digits
         i = len(errors) - 1
