@@ -282,6 +282,17 @@ def _record_paths(ctx: Context, spec, result: Result, steps: int, walls, *, memb
     if len(result.by_path) == 2:
         (pm, hm), (pa, ha) = result.by_path["manual"], result.by_path["autodiff"]
         row["max_param_diff"] = _max_abs_diff(pm, pa)
+        if isinstance(spec, Ensemble):  # how many members ended apart, beyond rounding
+            per_member = np.max(
+                [
+                    np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+                    .reshape(len(a), -1)
+                    .max(axis=1, initial=0.0)
+                    for a, b in zip(jax.tree.leaves(pm), jax.tree.leaves(pa), strict=True)
+                ],
+                axis=0,
+            )
+            row["members_apart"] = [int(np.sum(per_member > 1e-6)), len(per_member)]
         row["max_loss_diff"] = _max_abs_diff(hm["loss"], ha["loss"])
         lm, la = np.asarray(hm["loss"], np.float64), np.asarray(ha["loss"], np.float64)
         apart = np.abs(lm - la) > 1e-6 * np.maximum(1.0, np.abs(lm))  # beyond rounding
@@ -394,7 +405,26 @@ def write_report(records: Sequence[dict], config: Config, out: Path, wall_s: flo
         f"steps ×{config.steps_scale:g}. Digits are compared only in a float64 run at the "
         "tutorials' step counts (elsewhere the match column says n/a).",
         "",
+        "Each gradient-trained part runs once per backprop path (the layers' hand-written "
+        "vjps, and `jax.grad`); its *Backprop paths* table gives how far apart the two runs "
+        "end, from which step their objectives differ beyond rounding (chaotic runs amplify "
+        "last-bit differences), and `jaxnn.check_grads` at the initial params.",
+        "",
     ]
+    summary = []
+    for rec in records:
+        matches = [r["match"] for r in rec["rows"]]
+        summary.append(
+            (
+                rec["name"],
+                sum(m == "yes" for m in matches),
+                sum(m == "NO" for m in matches),
+                sum(m.startswith("≈") or m.startswith("reported") for m in matches),
+                f"{rec['wall_s']:.1f} s",
+            )
+        )
+    header = ("experiment", "matched", "mismatched", "loosely compared", "wall time")
+    lines += ["## Summary", ""] + _table(header, summary) + [""]
     for rec in records:
         lines += [f"## {rec['name']} — {rec['title']}", "", f"Source: {rec['source']}.", ""]
         if rec["notes"]:
@@ -408,7 +438,12 @@ def write_report(records: Sequence[dict], config: Config, out: Path, wall_s: flo
                 (
                     b["part"],
                     b["steps"],
-                    _fmt_diff(b.get("max_param_diff")),
+                    _fmt_diff(b.get("max_param_diff"))
+                    + (
+                        f" ({b['members_apart'][0]}/{b['members_apart'][1]} members > 1e-6)"
+                        if "members_apart" in b
+                        else ""
+                    ),
                     _fmt_diff(b.get("max_loss_diff")),
                     "—" if b.get("paths_apart_from") is None else b["paths_apart_from"],
                     b.get("check_grads", "—"),
