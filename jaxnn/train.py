@@ -71,7 +71,11 @@ def _make_step(model: Layer, loss: Loss, optimizer, reg, backprop: str) -> Calla
     def step(state: TrainState, index, x, target):
         value, grads, pred = value_grad(state.params, x, target)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
+        params = optax.apply_updates(state.params, updates)  # cast back to the params' dtypes
+        # Likewise the optimizer state (a no-op when nothing was promoted): float64 data on
+        # float32 params gives float64 grads, which would promote e.g. a momentum trace and
+        # break the scan carry.
+        opt_state = jax.tree.map(lambda n, o: n.astype(o.dtype), opt_state, state.opt_state)
         newly_bad = ~jnp.isfinite(value) & (state.first_bad_step < 0)
         first_bad = jnp.where(newly_bad, index, state.first_bad_step).astype(jnp.int32)
         return TrainState(params, opt_state, first_bad), (value, pred)
