@@ -29,6 +29,7 @@ import numpy as np
 
 from experiments.spec import Config, Ensemble, Experiment, Train
 from jaxnn import check_grads, plot
+from jaxnn.losses import Regularizer
 from jaxnn.train import fit, fit_ensemble
 
 # --------------------------------------------------------------------------------------------
@@ -276,6 +277,30 @@ def _run_ensemble(spec: Ensemble, ctx: Context) -> Result:
     return result
 
 
+def _compiled(model, loss, reg):
+    """The same model, loss and regulariser with each function jitted.
+
+    `jaxnn.check_grads` calls them eagerly, many times (finite differences); jitted, that is a
+    few compiled programs instead of one compile per operation and shape. The math is the same.
+    """
+    apply = jax.jit(model.apply)
+    backward = jax.jit(lambda p, x, dy: model.vjp(p, x)[1](dy))
+    value = jax.jit(loss.value)
+    loss_backward = jax.jit(lambda pred, t, g: loss.vjp(pred, t)[1](g))
+    return (
+        model._replace(
+            apply=apply,
+            vjp=lambda p, x: (apply(p, x), lambda dy: backward(p, x, dy)),
+            kinks=None if model.kinks is None else jax.jit(model.kinks),
+        ),
+        loss._replace(
+            value=value,
+            vjp=lambda pred, t: (value(pred, t), lambda g: loss_backward(pred, t, g)),
+        ),
+        None if reg is None else Regularizer(jax.jit(reg.value), jax.jit(reg.grad)),
+    )
+
+
 def _record_paths(ctx: Context, spec, result: Result, steps: int, walls, *, member0) -> None:
     """The report's backprop table row: path agreement and the gradient check at init."""
     row = {"part": spec.name, "steps": steps, "wall_s": {k: round(v, 3) for k, v in walls.items()}}
@@ -300,8 +325,8 @@ def _record_paths(ctx: Context, spec, result: Result, steps: int, walls, *, memb
         first = int(np.asarray(hm["step"])[np.argmax(per_step)]) if per_step.any() else None
         row["paths_apart_from"] = first
     if spec.check:
-        x = result.x
-        report = check_grads(spec.model, spec.loss, member0, x, result.target, reg=spec.reg)
+        model, loss, reg = _compiled(spec.model, spec.loss, spec.reg)
+        report = check_grads(model, loss, member0, result.x, result.target, reg=reg)
         row["check_grads"] = report.verdict
     ctx.backprop.append(_plain(row))
 
