@@ -112,6 +112,9 @@ def show_sweep(result, ctx):
     final = np.asarray(result.history["loss"])[:, -1] / N
     acc = np.asarray(result.history["accuracy"])[:, -1]
     for h, f, a in zip(HIDDEN, final, acc, strict=True):
+        ctx.print(
+            f"Hidden Layer size {h}: loss {f:.6f}, accuracy {a:.3f} after {result.steps} passes"
+        )
         ctx.compare(f"hidden size {h}: final objective/N, accuracy", f"{f:.6f}, {a:.3f}")
     ctx.record("sweep_hidden", list(HIDDEN))
     ctx.record("sweep_final_loss", final)

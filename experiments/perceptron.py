@@ -142,10 +142,12 @@ def bias(ctx):
         _, history = perceptron.train(params, x, y, learning_rate=lr, epochs=MORE_PASSES)
         per_epoch = np.asarray(history["correct"])
         full = np.flatnonzero(per_epoch == len(y))
-        reached = f"100 after pass {full[0] + 1}" if full.size else f"best {per_epoch.max()}"
-        ctx.print(
-            f"{label}: correct after each of {MORE_PASSES} passes: max {per_epoch.max()}, {reached}"
+        reached = (
+            f"100 after pass {full[0] + 1}"
+            if full.size
+            else f"never all 100 (best {per_epoch.max()})"
         )
+        ctx.print(f"{label}, up to {MORE_PASSES} passes: {reached}")
         ctx.compare(
             f"bias clusters, {label}, up to {MORE_PASSES} passes",
             reached,
