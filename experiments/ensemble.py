@@ -63,17 +63,12 @@ def show(result, ctx):
     ctx.record("network_steps_per_s", rate)
     ctx.record("max_abs_error", err)
 
-    plt = plot._pyplot()  # jaxnn.plot has no histogram; this is its headless-safe pyplot
-    fig, ax = plt.subplots()
-    bins = np.logspace(np.log10(max(err.min(), 1e-4)), 0, 40)
-    ax.hist(np.clip(err, bins[0], 1.0), bins=bins)
-    ax.axvline(CONVERGED, color="g", ls="--", label=f"converged < {CONVERGED}")
-    ax.axvline(0.5, color="r", ls="--", label="stuck ≥ 0.5")
-    ax.set_xscale("log")
-    ax.set_xlabel("max |output − target| after training")
-    ax.set_ylabel("networks")
-    ax.set_title(f"XOR from {n} random inits: {converged} converged, {stuck} stuck")
-    ax.legend()
+    ax = plot.error_histogram(
+        err,
+        thresholds={f"converged < {CONVERGED}": CONVERGED, "stuck ≥ 0.5": 0.5},
+        title=f"XOR from {n} random inits: {converged} converged, {stuck} stuck",
+    )
+    fig = ax.figure
     ctx.figure(fig, "xor_convergence", "XOR ensemble: final max error of every net")
 
 

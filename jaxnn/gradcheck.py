@@ -147,41 +147,63 @@ def _to64(tree):
     return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64) if _is_float(a) else a, tree)
 
 
-def _finite_difference_errors(objective, params, x, grads, n_directions, seed):
-    """Per leaf (and ``input``): max relative error of ⟨grad, v⟩ vs a central difference.
+def _directional_differences(objective, params, x, n_directions, seed):
+    """Per leaf of ``(params, x)``: ``[(v, fd)]``, central differences along unit directions.
 
-    Runs in float64. ``objective(params, x)`` is re-evaluated at ``leaf ± h·v`` for unit ``v``.
-    Relative error is ``|⟨g,v⟩ − fd| / (‖g‖ + floor)``; the floor is the difference's
-    rounding noise, ``~ eps·|f| / h``, so a gradient of exactly 0 compares fairly.
+    Runs in float64, with ``objective(params, x)`` compiled once and re-evaluated at
+    ``leaf ± h·v``. Also returns ``|f|``, which sets the differences' rounding noise.
     """
     rng = np.random.default_rng(seed)
     with jax.enable_x64(True):
-        params64, x64 = _to64(params), _to64(x)
-        f0 = float(objective(params64, x64))
-        eps = float(jnp.finfo(jnp.float64).eps)
-        leaves64, treedef = jax.tree.flatten((params64, x64))
-        errors = []
-        for i, (leaf, grad) in enumerate(zip(leaves64, jax.tree.leaves(grads), strict=True)):
-            if grad is None or not _is_float(leaf) or leaf.size == 0:
-                errors.append(np.nan)
+        f = jax.jit(objective)
+        leaves, treedef = jax.tree.flatten((_to64(params), _to64(x)))
+        f0 = abs(float(f(*jax.tree.unflatten(treedef, leaves))))
+        per_leaf = []
+        for i, leaf in enumerate(leaves):
+            if not _is_float(leaf) or leaf.size == 0:
+                per_leaf.append(None)
                 continue
-            g = np.asarray(grad, np.float64)
             h = 1e-6 * max(1.0, float(jnp.max(jnp.abs(leaf))))
-            floor = 100 * eps * max(1.0, abs(f0)) / h
-            worst = 0.0
+
+            def shifted(sign, v, i=i, leaf=leaf, h=h):
+                moved = list(leaves)
+                moved[i] = leaf + sign * h * jnp.asarray(v)
+                return float(f(*jax.tree.unflatten(treedef, moved)))
+
+            pairs = []
             for _ in range(n_directions):
                 v = rng.standard_normal(leaf.shape)
                 v /= np.linalg.norm(v)
+                pairs.append((v, (shifted(+1, v) - shifted(-1, v)) / (2 * h), h))
+            per_leaf.append(pairs)
+    return per_leaf, f0
 
-                def shifted(sign, i=i, leaf=leaf, v=v, h=h):
-                    moved = list(leaves64)
-                    moved[i] = leaf + sign * h * jnp.asarray(v)
-                    return float(objective(*jax.tree.unflatten(treedef, moved)))
 
-                fd = (shifted(+1) - shifted(-1)) / (2 * h)
-                worst = max(worst, abs(float(np.sum(g * v)) - fd) / (np.linalg.norm(g) + floor))
-            errors.append(worst)
-        return errors
+def _finite_difference_errors(differences, f0, grads, fd_rtol):
+    """Per leaf: max relative error of ⟨grad, v⟩ against the central differences.
+
+    Relative error is ``|⟨g,v⟩ − fd| / (‖g‖ + floor)``; the floor is the difference's
+    rounding noise, ``~ eps·|f| / h``, divided by ``fd_rtol``, so that ``error ≤ fd_rtol`` means
+    ``|⟨g,v⟩ − fd| ≤ fd_rtol·‖g‖ + noise`` and a gradient that is tiny (or exactly 0) next to
+    ``|f|`` compares fairly instead of failing on rounding noise.
+    """
+    eps = float(np.finfo(np.float64).eps)
+    errors = []
+    # ``grads`` is a flat list (params leaves, then dx or None for an integer x).
+    for pairs, grad in zip(differences, grads, strict=True):
+        if grad is None or pairs is None:
+            errors.append(np.nan)
+            continue
+        g = np.asarray(grad, np.float64)
+        if g.shape != pairs[0][0].shape:  # a wrongly shaped hand-written gradient: FAIL
+            errors.append(np.inf)
+            continue
+        worst = 0.0
+        for v, fd, h in pairs:
+            floor = 100 * eps * max(1.0, f0) / h / fd_rtol
+            worst = max(worst, abs(float(np.sum(g * v)) - fd) / (np.linalg.norm(g) + floor))
+        errors.append(worst)
+    return errors
 
 
 def check_grads(
@@ -231,8 +253,9 @@ def check_grads(
     nan = [np.nan] * len(leaves)
     man_fd, auto_fd = nan, nan
     if finite_differences:
-        man_fd = _finite_difference_errors(objective, params, x, manual, n_directions, seed)
-        auto_fd = _finite_difference_errors(objective, params, x, autod, n_directions, seed)
+        differences, f0 = _directional_differences(objective, params, x, n_directions, seed)
+        man_fd = _finite_difference_errors(differences, f0, manual, tol.fd_rtol)
+        auto_fd = _finite_difference_errors(differences, f0, autod, tol.fd_rtol)
 
     kinks = {}
     if model.kinks is not None:
@@ -249,6 +272,10 @@ def check_grads(
         if a is None or m is None:
             continue
         m64, a64 = np.asarray(m, np.float64), np.asarray(a, np.float64)
+        if m64.shape != a64.shape:  # never broadcast a wrongly shaped gradient into a comparison
+            status = f"FAIL: manual gradient has shape {m64.shape}, expected {a64.shape}"
+            rows.append(LeafCheck(name, tuple(np.shape(leaf)), np.inf, np.inf, mf, af, status))
+            continue
         agree_abs = float(np.max(np.abs(m64 - a64), initial=0.0))
         scale = float(np.max(np.abs(a64), initial=0.0))
         agree_rel = agree_abs / scale if scale > 0 else (0.0 if agree_abs == 0 else np.inf)

@@ -178,6 +178,40 @@ def loss_curve(
     return ax
 
 
+def error_histogram(
+    errors,
+    ax: Axes | None = None,
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    title: str | None = None,
+    xlabel: str = "max |output − target| after training",
+    bins: int = 40,
+) -> Axes:
+    """Histogram of one error per ensemble member on a log axis, e.g. to count converged nets.
+
+    ``thresholds`` maps a label to an x position drawn as a dashed vertical line (say
+    ``{"converged < 0.1": 0.1}``). Errors below ``1e-4`` are drawn in the first bin.
+    Returns the Axes.
+    """
+    plt = _pyplot()
+    errors = np.asarray(errors, dtype=float).ravel()
+    if ax is None:
+        _, ax = plt.subplots()
+    top = max(float(errors.max(initial=1.0)), 1.0)
+    edges = np.logspace(np.log10(max(float(errors.min(initial=1e-4)), 1e-4)), np.log10(top), bins)
+    ax.hist(np.clip(errors, edges[0], top), bins=edges)
+    for (label, x), color in zip((thresholds or {}).items(), ("g", "r", "b", "k"), strict=False):
+        ax.axvline(x, color=color, ls="--", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("members")
+    if title:
+        ax.set_title(title)
+    if thresholds:
+        ax.legend()
+    return ax
+
+
 def line_boundary(ax: Axes, w, b=0.0, **kw):
     """Draw the line ``w[0]*x1 + w[1]*x2 + b = 0`` across the axes' current limits.
 

@@ -149,3 +149,12 @@ def test_import_jaxnn_does_not_import_matplotlib():
     code = "import jaxnn, jaxnn.plot, sys; assert 'matplotlib' not in sys.modules"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_error_histogram_counts_every_member_and_marks_thresholds():
+    errors = np.array([1e-3, 2e-3, 0.05, 0.6, 0.7, 1e-6])
+    ax = plot.error_histogram(errors, thresholds={"converged": 0.1, "stuck": 0.5})
+    counts = [patch.get_height() for patch in ax.patches]
+    assert sum(counts) == len(errors)  # nothing dropped, even the 1e-6 below the first bin
+    assert [line.get_xdata()[0] for line in ax.get_lines()] == [0.1, 0.5]
+    assert ax.get_xscale() == "log"
