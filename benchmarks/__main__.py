@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     path = write_json(results, out)
     print(f"wrote {path} ({results['elapsed_s']:.1f} s of benchmarking)")
     if args.readme:
+        if not os.path.isfile(args.readme):
+            print(f"{args.readme}: no such file; no README updated", file=sys.stderr)
+            return 1
         if update_readme(args.readme, render_markdown(results)):
             print(f"updated the benchmark section of {args.readme}")
         else:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -435,13 +436,18 @@ def write_json(results: dict, path: str | os.PathLike) -> Path:
 
 
 def update_readme(path: str | os.PathLike, markdown: str) -> bool:
-    """Replace the text between the bench markers; False (file untouched) if they are absent."""
+    """Replace the text between the bench markers, each alone on its own line; False (file
+    untouched) if they are absent. Markers quoted inside prose are left alone."""
     path = Path(path)
     text = path.read_text()
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start < 0 or end < start:
+    pattern = re.compile(
+        rf"(^[ \t]*{re.escape(MARK_START)}[ \t]*\n)(.*?)(^[ \t]*{re.escape(MARK_END)}[ \t]*$)",
+        re.MULTILINE | re.DOTALL,
+    )
+    match = pattern.search(text)
+    if match is None:
         return False
-    new = text[: start + len(MARK_START)] + "\n" + markdown.rstrip() + "\n" + text[end:]
+    new = text[: match.end(1)] + markdown.rstrip() + "\n" + text[match.start(3) :]
     if new != text:
         path.write_text(new)
     return True

@@ -89,10 +89,15 @@ def test_markdown_has_every_row(core_results, tmp_path):
     path = harness.write_json(core_results, tmp_path / "r.json")
     assert json.loads(path.read_text())["workloads"].keys() == core_results["workloads"].keys()
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- bench:start -->\nold\n<!-- bench:end -->\noutro\n")
+    readme.write_text(
+        "intro: markers quoted in prose, `<!-- bench:start -->`, are not the section\n"
+        "<!-- bench:start -->\nold\n<!-- bench:end -->\noutro\n"
+    )
     assert update_readme(readme, md)
     text = readme.read_text()
     assert "old" not in text and "| plain-jax |" in text and text.endswith("outro\n")
+    assert text.startswith("intro: markers quoted in prose, `<!-- bench:start -->`, are not")
+    assert update_readme(readme, md) and readme.read_text() == text  # idempotent
     plain = tmp_path / "plain.md"
     plain.write_text("no markers\n")
     assert not update_readme(plain, md) and plain.read_text() == "no markers\n"
