@@ -59,16 +59,18 @@ def _initial_state(optimizer, params) -> TrainState:
 
 
 def _make_step(model: Layer, loss: Loss, optimizer, reg, backprop: str) -> Callable:
-    """``step(state, step_index, x, target) -> (state, (objective, pred))``.
+    """``step(state, step_index, x, target, *, watch) -> (state, (objective, pred))``.
 
-    Divergence is watched through the objective alone, one scalar per step: it is computed
-    from every param, so a NaN/inf param shows in it, and once params are NaN they stay NaN.
-    Reducing over every param, or keeping a copy of the last good ones, would cost more than
-    a tiny net's whole update; `fit` instead replays the run to recover them on divergence.
+    Divergence is watched through the objective alone, and only where it is logged
+    (``watch=True``; every step by default): it is computed from every param, so a NaN/inf
+    param shows in it, and once params are NaN they stay NaN. Unwatched steps never use the
+    objective, so XLA drops its computation and they cost what a bare gradient step costs.
+    Reducing over every param or keeping a copy of the last good ones would cost more than a
+    tiny net's whole update; `fit` replays the run instead when it must report a divergence.
     """
     value_grad = value_grad_and_pred(model, loss, reg=reg, backprop=backprop)
 
-    def step(state: TrainState, index, x, target):
+    def step(state: TrainState, index, x, target, *, watch: bool):
         value, grads, pred = value_grad(state.params, x, target)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)  # cast back to the params' dtypes
@@ -76,8 +78,10 @@ def _make_step(model: Layer, loss: Loss, optimizer, reg, backprop: str) -> Calla
         # float32 params gives float64 grads, which would promote e.g. a momentum trace and
         # break the scan carry.
         opt_state = jax.tree.map(lambda n, o: n.astype(o.dtype), opt_state, state.opt_state)
-        newly_bad = ~jnp.isfinite(value) & (state.first_bad_step < 0)
-        first_bad = jnp.where(newly_bad, index, state.first_bad_step).astype(jnp.int32)
+        first_bad = state.first_bad_step
+        if watch:
+            newly_bad = ~jnp.isfinite(value) & (first_bad < 0)
+            first_bad = jnp.where(newly_bad, index, first_bad).astype(jnp.int32)
         return TrainState(params, opt_state, first_bad), (value, pred)
 
     return step
@@ -87,19 +91,19 @@ def _scan_run(step, loss: Loss, state, x, target, start, *, steps, log_every, un
     """Run exactly ``steps`` updates; log the objective before every ``log_every``-th one.
 
     The logged objective is the one the step computes anyway (loss and gradient come from one
-    pass), so logging costs no extra forward pass. Step indices are carried as a counter, not
-    scanned over as an array: slicing an index array each step costs as much as a tiny net's
-    whole update on CPU.
+    pass), so logging costs no extra forward pass; steps in between skip it. Step indices are
+    carried as a counter, not scanned over as an array: slicing an index array each step
+    costs as much as a tiny net's whole update on CPU.
     """
 
     def silent(carry, _):
         state, index = carry
-        return (step(state, index, x, target)[0], index + 1), None
+        return (step(state, index, x, target, watch=False)[0], index + 1), None
 
     def logged_block(length):
         def block(carry, _):
             state, index = carry
-            state, (value, pred) = step(state, index, x, target)
+            state, (value, pred) = step(state, index, x, target, watch=True)
             record = {"loss": value}
             if loss.accuracy is not None:
                 record["accuracy"] = loss.accuracy(pred, target)
@@ -260,7 +264,8 @@ def fit(
         updates); ``.params`` are the params after ``k - 1`` updates, the last whose objective
         was finite (recovered by replaying the run).
         Under ``jit``/``vmap`` nothing can raise: ``history["first_nonfinite_step"]`` records
-        ``k`` per run, and a diverged run's params are returned as they ended (NaN).
+        per run the first *logged* step whose objective was non-finite (exactly ``k`` with
+        the default ``log_every=1``), and a diverged run's params are returned as they ended.
     """
     _check_steps(steps, log_every)
     runner = _get_runner(model, loss, optimizer, reg, backprop)
@@ -281,20 +286,30 @@ def fit(
     )
     history = _history(raw, state, steps, log_every)
     if not _is_traced(state.first_bad_step) and int(state.first_bad_step) >= 0:
-        step = int(state.first_bad_step)
+        step = _first_nonfinite(runner, optimizer, params, x, target, int(state.first_bad_step))
+        history["first_nonfinite_step"] = np.int32(step)
         # Every per-log-step entry (the step indices too) up to and including the bad step.
         kept = {k: history[k][: step // log_every + 1] for k in (*raw, "step")}
-        last_finite = _replay(runner, optimizer, params, x, target, max(step - 1, 0))
-        raise DivergenceError(step, last_finite, kept)
+        last_finite = _replay(runner, optimizer, params, x, target, max(step - 1, 0))[0]
+        raise DivergenceError(step, last_finite, {**history, **kept})
     return state.params, history
 
 
-def _replay(runner, optimizer, params, x, target, n_steps: int):
-    """Params after ``n_steps`` updates, by running the (deterministic) compiled step again."""
+def _replay(runner, optimizer, params, x, target, n_steps: int, log_every: int | None = None):
+    """``(params, history)`` after ``n_steps`` updates, re-running the deterministic step."""
     if n_steps == 0:
-        return params
+        return params, {}
     state = _initial_state(optimizer, params)
-    return runner(state, {}, x, target, 0, steps=n_steps, log_every=n_steps, unroll=1)[0].params
+    log_every = log_every or n_steps
+    state, history = runner(state, {}, x, target, 0, steps=n_steps, log_every=log_every, unroll=1)
+    return state.params, history
+
+
+def _first_nonfinite(runner, optimizer, params, x, target, logged_bad: int) -> int:
+    """The exact first step with a non-finite objective, at or before the logged one."""
+    _, history = _replay(runner, optimizer, params, x, target, logged_bad + 1, log_every=1)
+    bad = np.flatnonzero(~np.isfinite(np.asarray(history["loss"])))
+    return int(bad[0]) if bad.size else logged_bad
 
 
 def init_ensemble(model: Layer, key: jax.Array, n: int, input_shape) -> Any:
