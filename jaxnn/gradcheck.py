@@ -231,9 +231,10 @@ def check_grads(
         value = loss.value(model.apply(p, xx), target)
         return value if reg is None else value + reg.value(p)
 
-    _, manual_dp, manual_dx, _ = manual_parts(model, loss, reg=reg)(params, x, target)
+    # Each path compiled as one program: op-by-op dispatch would compile every primitive.
+    _, manual_dp, manual_dx, _ = jax.jit(manual_parts(model, loss, reg=reg))(params, x, target)
     argnums = (0, 1) if has_dx else 0
-    auto = jax.grad(objective, argnums=argnums)(params, x)
+    auto = jax.jit(jax.grad(objective, argnums=argnums))(params, x)
     auto_dp, auto_dx = auto if has_dx else (auto, None)
 
     if jax.tree.structure(manual_dp) != jax.tree.structure(params):

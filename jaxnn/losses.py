@@ -203,7 +203,10 @@ def l2(lam) -> Regularizer:
             for path, leaf in jax.tree_util.tree_leaves_with_path(params)
             if is_weight_path(path)
         ]
-        return 0.5 * lam * sum(leaves) if leaves else jnp.zeros(())
+        if not leaves:
+            return jnp.zeros(())
+        total = sum(leaves)
+        return (0.5 * lam * total).astype(total.dtype)  # a float64 lam keeps float32 params
 
     def grad(params):
         return jax.tree_util.tree_map_with_path(
