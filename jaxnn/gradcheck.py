@@ -268,8 +268,11 @@ def check_grads(
         where = ", ".join(f"{k}: {n}" for k, n in kinks.items())
         notes.append(f"note: non-differentiable points ({where}); finite differences not counted.")
 
+    paths = [p for p, _ in jax.tree_util.tree_leaves_with_path(params)]
+    behind = [_behind_surrogate(model, p) for p in paths] + [bool(model.surrogate)]
     rows = []
-    for name, leaf, m, a, mf, af in zip(names, leaves, manual, autod, man_fd, auto_fd, strict=True):
+    columns = (names, leaves, manual, autod, man_fd, auto_fd, behind)
+    for name, leaf, m, a, mf, af, surrogate in zip(*columns, strict=True):
         if a is None or m is None:
             continue
         m64, a64 = np.asarray(m, np.float64), np.asarray(a, np.float64)
@@ -280,9 +283,22 @@ def check_grads(
         agree_abs = float(np.max(np.abs(m64 - a64), initial=0.0))
         scale = float(np.max(np.abs(a64), initial=0.0))
         agree_rel = agree_abs / scale if scale > 0 else (0.0 if agree_abs == 0 else np.inf)
-        status = _status(agree_abs, agree_rel, mf, af, tol, model.surrogate, bool(kinks))
+        status = _status(agree_abs, agree_rel, mf, af, tol, surrogate, bool(kinks))
         rows.append(LeafCheck(name, tuple(np.shape(leaf)), agree_abs, agree_rel, mf, af, status))
     return GradReport(tuple(rows), dtype, tol, model.name, loss.name, tuple(notes))
+
+
+def _behind_surrogate(model: Layer, path) -> bool:
+    """Does this params leaf's gradient flow back through a surrogate ``vjp``?
+
+    In a ``serial`` model the gradient of layer ``i``'s params passes through layers after
+    ``i`` only, so a ``Step`` excuses the leaves before it and none after it. Without that
+    structure every leaf of a model with a surrogate is excused.
+    """
+    first = path[0] if path else None
+    if not model.sublayers or not isinstance(first, jax.tree_util.SequenceKey):
+        return bool(model.surrogate)
+    return any(layer.surrogate for layer in model.sublayers[first.idx :])
 
 
 def _status(agree_abs, agree_rel, man_fd, auto_fd, tol, surrogate, at_kink) -> str:

@@ -43,6 +43,8 @@ class Layer(NamedTuple):
       kinks: optional ``kinks(params, x) -> {label: count}`` naming inputs that sit exactly on a
         point where ``apply`` has no derivative (a ReLU input at 0). Finite differences are not
         trusted there, and the checker says so.
+      sublayers: for combinators, the layers inside (``serial`` sets it), so the checker can
+        tell which params sit upstream of a surrogate and which do not.
     """
 
     init: Callable[[jax.Array, Shape], tuple[Shape, Params]]
@@ -51,6 +53,7 @@ class Layer(NamedTuple):
     name: str = "Layer"
     surrogate: str | None = None
     kinks: Callable[[Params, jax.Array], dict] | None = None
+    sublayers: tuple[Layer, ...] = ()
 
 
 def is_weight_path(path) -> bool:
@@ -296,7 +299,7 @@ def serial(*layers: Layer) -> Layer:
     surrogates = [f"[{i}] {layer.name}" for i, layer in enumerate(layers) if layer.surrogate]
     surrogate = "straight-through by design at " + ", ".join(surrogates) if surrogates else None
     name = "serial(" + ", ".join(layer.name for layer in layers) + ")"
-    return Layer(init, apply, vjp, name=name, surrogate=surrogate, kinks=kinks)
+    return Layer(init, apply, vjp, name, surrogate, kinks, sublayers=tuple(layers))
 
 
 ACTIVATIONS: dict[str, Callable[[], Layer]] = {

@@ -344,3 +344,28 @@ def test_relu_layer_alone_at_zero():
         report = check_grads(ReLU(), half_sse, (), x, jnp.ones((2, 4)))
     assert report.ok
     assert any("ReLU input exactly 0: 3" in note for note in report.notes)
+
+
+def test_step_excuses_only_the_leaves_upstream_of_it():
+    """A wrong vjp AFTER a Step must still fail: the Step excuses only what flows through it."""
+    dense = jaxnn.Dense(2)
+
+    def doubled_dw(params, x):
+        y, backward = dense.vjp(params, x)
+
+        def wrong(dy):
+            dparams, dx = backward(dy)
+            return {"w": 2 * dparams["w"], "b": dparams["b"]}, dx
+
+        return y, wrong
+
+    model = jaxnn.serial(jaxnn.Dense(3), jaxnn.Step(), dense._replace(vjp=doubled_dw))
+    _, params = model.init(jax.random.key(0), (2,))
+    x = jax.random.normal(jax.random.key(1), (6, 2))
+    report = jaxnn.check_grads(model, half_sse, params, x, jnp.ones((6, 2)))
+    status = {row.path: row.status for row in report.rows}
+    assert not report.ok
+    assert status["[2].w"].startswith("FAIL")
+    assert status["[2].b"] == "ok"
+    assert status["[0].w"] == "straight-through by design"
+    assert [row.path for row in report.failures] == ["[2].w"]
