@@ -13,6 +13,7 @@ at 0) are named: finite differences are meaningless there, so those rows do not 
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
 import jax
@@ -269,10 +270,14 @@ def check_grads(
         notes.append(f"note: non-differentiable points ({where}); finite differences not counted.")
 
     paths = [p for p, _ in jax.tree_util.tree_leaves_with_path(params)]
-    behind = [_behind_surrogate(model, p) for p in paths] + [bool(model.surrogate)]
+    surrogates = {j for j, layer in enumerate(model.sublayers) if layer.surrogate}
+    behind = [_upstream_of(model, p, surrogates, bool(model.surrogate)) for p in paths]
+    at_kink = [_upstream_of(model, p, _kink_layers(kinks), bool(kinks)) for p in paths]
     rows = []
-    columns = (names, leaves, manual, autod, man_fd, auto_fd, behind)
-    for name, leaf, m, a, mf, af, surrogate in zip(*columns, strict=True):
+    behind.append(bool(model.surrogate))  # the input row: any flagged layer is downstream
+    at_kink.append(bool(kinks))
+    columns = (names, leaves, manual, autod, man_fd, auto_fd, behind, at_kink)
+    for name, leaf, m, a, mf, af, surrogate, kink in zip(*columns, strict=True):
         if a is None or m is None:
             continue
         m64, a64 = np.asarray(m, np.float64), np.asarray(a, np.float64)
@@ -283,22 +288,28 @@ def check_grads(
         agree_abs = float(np.max(np.abs(m64 - a64), initial=0.0))
         scale = float(np.max(np.abs(a64), initial=0.0))
         agree_rel = agree_abs / scale if scale > 0 else (0.0 if agree_abs == 0 else np.inf)
-        status = _status(agree_abs, agree_rel, mf, af, tol, surrogate, bool(kinks))
+        status = _status(agree_abs, agree_rel, mf, af, tol, surrogate, kink)
         rows.append(LeafCheck(name, tuple(np.shape(leaf)), agree_abs, agree_rel, mf, af, status))
     return GradReport(tuple(rows), dtype, tol, model.name, loss.name, tuple(notes))
 
 
-def _behind_surrogate(model: Layer, path) -> bool:
-    """Does this params leaf's gradient flow back through a surrogate ``vjp``?
+def _upstream_of(model: Layer, path, flagged: set[int], anywhere: bool) -> bool:
+    """Does this params leaf's gradient flow back through a flagged layer of a ``serial``?
 
-    In a ``serial`` model the gradient of layer ``i``'s params passes through layers after
-    ``i`` only, so a ``Step`` excuses the leaves before it and none after it. Without that
-    structure every leaf of a model with a surrogate is excused.
+    The gradient of layer ``i``'s params passes through layers ``i, i+1, ...`` only, so a
+    ``Step`` (a surrogate vjp) or a ReLU input at 0 (a kink) excuses the leaves before it and
+    none after it. Without that structure, ``anywhere`` decides for every leaf.
     """
     first = path[0] if path else None
     if not model.sublayers or not isinstance(first, jax.tree_util.SequenceKey):
-        return bool(model.surrogate)
-    return any(layer.surrogate for layer in model.sublayers[first.idx :])
+        return anywhere
+    return any(j >= first.idx for j in flagged)
+
+
+def _kink_layers(kinks: dict) -> set[int]:
+    """Serial positions named by `serial`'s kink labels, ``"[i] ..."``."""
+    found = (re.match(r"\[(\d+)\]", label) for label in kinks)
+    return {int(m.group(1)) for m in found if m}
 
 
 def _status(agree_abs, agree_rel, man_fd, auto_fd, tol, surrogate, at_kink) -> str:

@@ -369,3 +369,16 @@ def test_step_excuses_only_the_leaves_upstream_of_it():
     assert status["[2].b"] == "ok"
     assert status["[0].w"] == "straight-through by design"
     assert [row.path for row in report.failures] == ["[2].w"]
+
+
+def test_a_kink_excuses_finite_differences_only_upstream_of_it():
+    """ReLU inputs at 0 in layer [1]: FD is not counted for [0].*, but still is for [2].*."""
+    model = serial(Dense(3), ReLU(), Dense(1))
+    _, params = model.init(jax.random.key(0), (2,))
+    params = ({"w": params[0]["w"], "b": jnp.zeros(3)}, (), params[2])
+    report = check_grads(model, half_sse, params, jnp.zeros((4, 2)), jnp.ones((4, 1)))
+    status = {row.path: row.status for row in report.rows}
+    assert report.ok
+    assert status["[0].b"] == "kink: FD not counted"
+    assert status["[2].w"] == "ok" and status["[2].b"] == "ok"
+    assert any("ReLU" in note for note in report.notes)
