@@ -76,7 +76,22 @@ Init = Callable[[Config], Any]
 
 
 @dataclasses.dataclass(frozen=True)
-class Train:
+class _Run:
+    """What every gradient-trained part declares (see `Train` for the fields)."""
+
+    name: str
+    data: Data
+    model: Layer
+    loss: Loss
+    optimizer: optax.GradientTransformation
+    params: Init
+    steps: int
+    reg: Regularizer | None = None
+    log_every: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Train(_Run):
     """One full-batch gradient-trained run through `jaxnn.train.fit`.
 
     Attributes:
@@ -96,15 +111,6 @@ class Train:
       check: run `jaxnn.check_grads` at the initial params.
     """
 
-    name: str
-    data: Data
-    model: Layer
-    loss: Loss
-    optimizer: optax.GradientTransformation
-    params: Init
-    steps: int
-    reg: Regularizer | None = None
-    log_every: int = 1
     probes: tuple[int, ...] = ()
     until: float | None = None
     show: Callable[[Any, Any], None] | None = None
@@ -113,7 +119,7 @@ class Train:
 
 
 @dataclasses.dataclass(frozen=True)
-class Ensemble:
+class Ensemble(_Run):
     """Many runs in one compiled program through `jaxnn.train.fit_ensemble`.
 
     ``params(cfg)`` returns params with a leading member axis; ``hyperparams(cfg)`` (optional)
@@ -121,15 +127,6 @@ class Ensemble:
     `jaxnn.check_grads` runs on member 0.
     """
 
-    name: str
-    data: Data
-    model: Layer
-    loss: Loss
-    optimizer: optax.GradientTransformation
-    params: Init
-    steps: int
-    reg: Regularizer | None = None
-    log_every: int = 1
     hyperparams: Callable[[Config], dict] | None = None
     show: Callable[[Any, Any], None] | None = None
     long: bool = True

@@ -8,6 +8,7 @@ import optax
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from planted import scaled_dw_dense
 
 import jaxnn
 from jaxnn import Dense, Layer, Sigmoid, Softmax, Tanh, manual_vjp, mlp, serial
@@ -282,18 +283,7 @@ def triple_tanh() -> Layer:
 
 
 def half_dw_dense() -> Layer:
-    base = Dense(4)
-
-    def vjp(params, x):
-        y, backward = base.vjp(params, x)
-
-        def back(dy):
-            dp, dx = backward(dy)
-            return {"w": 0.5 * dp["w"], "b": dp["b"]}, dx
-
-        return y, back
-
-    return base._replace(vjp=vjp, name="HalfDwDense")
+    return scaled_dw_dense(4, 0.5)
 
 
 @pytest.mark.parametrize("use_jit", [False, True])

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from planted import scaled_dw_dense
 
 import jaxnn
 from jaxnn import Dense, Layer, Regularizer, ReLU, Sigmoid, Step, Tanh, check_grads, mlp, serial
@@ -315,18 +316,7 @@ def test_relu_kink_is_named_and_not_a_failure():
 
 
 def test_relu_kink_does_not_mask_a_wrong_vjp():
-    base = Dense(4)
-
-    def vjp(params, x):
-        y, backward = base.vjp(params, x)
-
-        def back(dy):
-            dp, dx = backward(dy)
-            return {"w": 3 * dp["w"], "b": dp["b"]}, dx
-
-        return y, back
-
-    model = serial(Dense(4), ReLU(), base._replace(vjp=vjp, name="TripleDw"))
+    model = serial(Dense(4), ReLU(), scaled_dw_dense(4, 3.0))
     with jax.enable_x64(True):
         _, params = model.init(KEY, (3,))
         x, t = _data()
@@ -348,18 +338,7 @@ def test_relu_layer_alone_at_zero():
 
 def test_step_excuses_only_the_leaves_upstream_of_it():
     """A wrong vjp AFTER a Step must still fail: the Step excuses only what flows through it."""
-    dense = jaxnn.Dense(2)
-
-    def doubled_dw(params, x):
-        y, backward = dense.vjp(params, x)
-
-        def wrong(dy):
-            dparams, dx = backward(dy)
-            return {"w": 2 * dparams["w"], "b": dparams["b"]}, dx
-
-        return y, wrong
-
-    model = jaxnn.serial(jaxnn.Dense(3), jaxnn.Step(), dense._replace(vjp=doubled_dw))
+    model = serial(Dense(3), Step(), scaled_dw_dense(2, 2.0))
     _, params = model.init(jax.random.key(0), (2,))
     x = jax.random.normal(jax.random.key(1), (6, 2))
     report = jaxnn.check_grads(model, half_sse, params, x, jnp.ones((6, 2)))
