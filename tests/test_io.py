@@ -2,13 +2,21 @@
 
 import json
 import os
+import pathlib
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnn import io
+import jaxnn
+from jaxnn import atomic_file, io
 
 
 def nested_params(dtype):
@@ -231,3 +239,246 @@ def test_failed_replace_leaves_no_temp_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk on fire"):
         io.save(path, (jnp.ones(1),))
     assert os.listdir(tmp_path) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Paths: any valid path works; bad ones are refused clearly, naming the user's path
+# --------------------------------------------------------------------------------------------
+
+
+def leftovers(directory, *keep):
+    """Everything in ``directory`` except ``keep``: temporary files a save left behind."""
+    return sorted(set(os.listdir(directory)) - set(keep))
+
+
+@pytest.mark.parametrize(
+    "path, error, words",
+    [
+        ("", ValueError, "path is empty"),
+        (3, TypeError, "str or os.PathLike"),
+        (None, TypeError, "str or os.PathLike"),
+        ({"w": 1}, TypeError, "str or os.PathLike"),
+        ("a\0b", ValueError, "NUL"),
+    ],
+)
+def test_bad_paths(tmp_path, monkeypatch, path, error, words):
+    monkeypatch.chdir(tmp_path)
+    for call in (lambda: io.save(path, {"w": jnp.ones(1)}), lambda: io.load(path)):
+        with pytest.raises(error, match=re.escape(words)):
+            call()
+    assert os.listdir(tmp_path) == []
+
+
+def test_swapped_save_arguments(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TypeError, match=re.escape("got dict (the arguments are (path, params))")):
+        io.save({"w": jnp.ones(1)}, "p")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("as_path", [str, pathlib.Path])
+def test_directory_paths(tmp_path, as_path):
+    for path in (as_path(tmp_path), str(tmp_path / "missing") + os.sep):
+        with pytest.raises(ValueError, match="is a directory.*os.path.join"):
+            io.save(path, {"w": jnp.ones(1)})
+        with pytest.raises(ValueError, match="is a directory"):
+            io.load(path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_long_file_name(tmp_path):
+    name = "n" * 250  # the old temp name, "." + name + ".<12 hex>.tmp", overflowed NAME_MAX
+    params = nested_params(jnp.float32)
+    io.save(tmp_path / name, params)
+    io.save(tmp_path / name, params)  # overwriting too
+    assert_identical(io.load(tmp_path / name), params)
+    assert os.listdir(tmp_path) == [name]
+
+
+def test_names_without_a_directory_and_relative_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = {"w": jnp.arange(3.0)}
+    io.save("p.npz", params)
+    io.save(os.path.join("sub", "deeper", "q"), params)
+    assert_identical(io.load("p.npz"), params)
+    assert_identical(io.load(pathlib.Path("sub") / "deeper" / "q"), params)
+    assert sorted(os.listdir(tmp_path)) == ["p.npz", "sub"]
+    assert os.listdir(tmp_path / "sub" / "deeper") == ["q"]
+
+
+def test_os_errors_name_the_users_path_not_the_temp_file(tmp_path):
+    too_long = str(tmp_path / ("x" * 300))
+    with pytest.raises(OSError, match="File name too long") as info:
+        io.save(too_long, {"w": jnp.ones(1)})
+    assert too_long in str(info.value) and ".jaxnn-" not in str(info.value)
+    assert info.value.filename == too_long and info.value.__cause__ is None
+    assert os.listdir(tmp_path) == []
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match="parent of the path is a file"):
+        io.save(tmp_path / "file" / "p", {"w": jnp.ones(1)})
+    with pytest.raises(FileNotFoundError, match="missing") as info:
+        io.load(tmp_path / "missing")
+    assert info.value.filename == str(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        (jaxnn.mlp([2, 3, 1]), "got the layer mlp"),
+        (1.5, "jnp.asarray(1.5)"),
+        ({"w": jnp.ones(2), "b": 0}, "got int at params['b']"),
+        ([jnp.ones(1), print], "function"),
+        ("weights", "got str at params"),
+    ],
+)
+def test_params_that_are_not_a_tree_of_arrays(tmp_path, params, words):
+    with pytest.raises(TypeError, match=re.escape(words)):
+        io.save(tmp_path / "p", params)
+    assert os.listdir(tmp_path) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Temporary files: a killed save leaves at most its own, and the next save or load removes it
+# --------------------------------------------------------------------------------------------
+
+
+def stale_temp(directory, name):
+    """A temporary file as a save killed mid-write leaves it (unlocked), for ``name``."""
+    target = os.path.join(str(directory), name)
+    fd, tmp = atomic_file._create_locked_temp(target)
+    os.write(fd, b"PK\x03\x04 half an archive")
+    os.close(fd)  # what the kernel does when the writer dies: the lock goes
+    return os.path.basename(tmp)
+
+
+def test_stale_temp_files_are_removed_by_the_next_save_or_load(tmp_path):
+    params = {"w": jnp.arange(4.0)}
+    io.save(tmp_path / "p", params)
+    stale = stale_temp(tmp_path, "p")
+    other = stale_temp(tmp_path, "other")  # another target's temp file is not ours to remove
+    assert len(stale) < 40 and leftovers(tmp_path, "p") == sorted([stale, other])
+    assert_identical(io.load(tmp_path / "p"), params)
+    assert leftovers(tmp_path, "p") == [other]
+
+    stale = stale_temp(tmp_path, "p")
+    io.save(tmp_path / "p", params)
+    assert leftovers(tmp_path, "p") == [other]
+    with pytest.raises(FileNotFoundError):  # a load that fails still cleans up
+        io.load(tmp_path / "other")
+    assert leftovers(tmp_path, "p") == []
+
+
+def test_a_save_in_progress_keeps_its_temp_file(tmp_path):
+    # A live writer holds a lock on its temp file: another save or load must leave it alone.
+    fd, tmp = atomic_file._create_locked_temp(str(tmp_path / "p"))
+    try:
+        io.save(tmp_path / "p", {"w": jnp.ones(2)})
+        io.load(tmp_path / "p")
+        assert os.path.exists(tmp)
+    finally:
+        os.close(fd)
+    io.load(tmp_path / "p")
+    assert os.listdir(tmp_path) == ["p"]
+
+
+CHILD = """
+import io as bytes_io, sys, time
+import numpy as np
+from jaxnn import io
+
+path, mode = sys.argv[1], sys.argv[2]
+params = {"w": np.arange(4_000_000, dtype=np.float32).reshape(2000, 2000), "n": np.ones(3)}
+if mode == "half":  # write half of the archive, then hang until killed
+    def half(f, arrays):
+        buffer = bytes_io.BytesIO()
+        np.savez(buffer, **arrays)
+        f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        f.flush()
+        print("HALF", flush=True)
+        time.sleep(600)
+    io._write_npz = half
+    io.save(path, params)
+else:  # save for ever once told to start, to be killed wherever it is
+    print("READY", flush=True)
+    sys.stdin.readline()
+    while True:
+        io.save(path, params)
+"""
+
+
+def child_params():
+    return {"w": np.arange(4_000_000, dtype=np.float32).reshape(2000, 2000), "n": np.ones(3)}
+
+
+def start_child(path, mode):
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path), mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def read_line(proc, timeout=300):
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, "the child did not report in time"
+    return proc.stdout.readline().strip()
+
+
+def kill(proc):
+    """SIGKILL ``proc`` (if still running) and reap it."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    proc.stdin.close()
+    proc.stdout.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_sigkilled_saves_keep_the_old_file_and_leave_no_lasting_temp_file(tmp_path):
+    name = "k" * 250  # long names and kills together
+    path = tmp_path / name
+    old = {"w": jnp.arange(10, dtype=jnp.float32), "s": (jnp.ones(2, jnp.int32),)}
+    io.save(path, old)
+    # Started together (one wait for their imports): three saves that hang half written, and
+    # one that saves in a loop. They also test that no save removes another's live temp file.
+    halves = [start_child(path, "half") for _ in range(3)]
+    looper = start_child(path, "loop")
+    try:
+        assert [read_line(child) for child in halves] == ["HALF"] * 3
+        live = leftovers(tmp_path, name)
+        assert len(live) == 3 and all(len(temp) < 40 for temp in live)
+        assert read_line(looper) == "READY"
+        looper.stdin.write("go\n")
+        looper.stdin.flush()
+        time.sleep(0.3)
+        kill(looper)  # mid-write (almost surely): the file is the old one or its, whole
+        assert len(leftovers(tmp_path, name)) <= 4
+        loaded = io.load(path)
+        assert leftovers(tmp_path, name) == live
+        assert_identical(loaded, old if loaded["w"].shape == (10,) else child_params())
+        io.save(path, old)
+
+        for i, child in enumerate(halves):
+            assert path.read_bytes()[:2] == b"PK"
+            assert_identical(io.load(path), old)  # live saves' temp files are not touched
+            assert leftovers(tmp_path, name) == live
+            kill(child)
+            assert leftovers(tmp_path, name) == live  # dead: at most its own temp file is left
+            live = leftovers(tmp_path, name)
+            if i % 2:
+                io.save(path, old)
+            else:
+                assert_identical(io.load(path), old)
+            assert len(leftovers(tmp_path, name)) == len(live) - 1
+            live = leftovers(tmp_path, name)
+        assert live == []
+        assert_identical(io.load(path), old)
+    finally:
+        for child in [*halves, looper]:
+            kill(child)
