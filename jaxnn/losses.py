@@ -74,7 +74,8 @@ class Loss(NamedTuple):
       check: ``None`` or ``check(pred, target) -> None``, a host-side check of *concrete*
         values that raises ``ValueError`` (labels out of range, ...). ``pred`` may be a
         ``jax.ShapeDtypeStruct`` when only its shape is known (`jaxnn.validate.check_data`
-        calls it before anything runs); never called on traced values.
+        calls it before anything runs), or ``None`` when not even that is known (then only
+        the target is checked); never called on traced values.
     """
 
     value: Callable[[jax.Array, jax.Array], jax.Array]
@@ -273,7 +274,7 @@ def _bce_check(name: str):
             target,
             "for ±1 labels pass (target + 1) / 2; for class labels use softmax_cross_entropy()",
         )
-        if not isinstance(pred, jax.ShapeDtypeStruct):
+        if pred is not None and not isinstance(pred, jax.ShapeDtypeStruct):
             _check_unit_interval(
                 name,
                 "predictions (probabilities)",
@@ -378,8 +379,8 @@ def _target_error(name: str, logits, target) -> ValueError:
 def _ce_check(name: str):
     def check(pred, target):
         target = np.asarray(target)
-        n = pred.shape[-1]
-        if target.shape == tuple(pred.shape):
+        n = np.inf if pred is None else pred.shape[-1]  # unknown: only labels < 0 are known bad
+        if target.shape == tuple(np.shape(pred)) or (pred is None and target.dtype.kind == "f"):
             _check_unit_interval(
                 name,
                 "one-hot or probability targets",
@@ -391,10 +392,14 @@ def _ce_check(name: str):
             outside = (target < 0) | (target >= n)
             if outside.any():
                 index = _first_index(outside)
+                if pred is None:
+                    classes, allowed = "any number of classes", "0..classes-1"
+                else:
+                    classes, allowed = f"{n} classes (logits of shape {pred.shape})", f"0..{n - 1}"
                 raise ValueError(
                     f"{name}: class label {target[index]} at index {index} is out of range "
-                    f"for {n} classes (logits of shape {tuple(pred.shape)}); labels must be "
-                    f"in 0..{n - 1} (an out-of-range label would drop out of the loss)"
+                    f"for {classes}; labels must be in {allowed} (an out-of-range label "
+                    "would drop out of the loss)"
                 )
 
     return check
