@@ -3,13 +3,39 @@
 from jaxnn import datasets, init, io, losses, perceptron, plot, testing, train
 from jaxnn.backprop import autodiff_grad, grad, manual_vjp, value_and_grad
 from jaxnn.gradcheck import GradReport, check_grads
-from jaxnn.layers import Dense, Identity, Layer, ReLU, Sigmoid, Softmax, Step, Tanh, mlp, serial
+from jaxnn.layers import (
+    ELU,
+    Dense,
+    Dropout,
+    Identity,
+    Layer,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Step,
+    Tanh,
+    mlp,
+    serial,
+)
 from jaxnn.losses import Loss, Regularizer
+from jaxnn.paramcheck import ParamsError
+from jaxnn.spec import from_spec, register_layer
+from jaxnn.summary import summary
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Dense",
+    "Dropout",
+    "ELU",
+    "LeakyReLU",
+    "ParamsError",
+    "Softplus",
+    "from_spec",
+    "register_layer",
+    "summary",
     "GradReport",
     "Identity",
     "Layer",

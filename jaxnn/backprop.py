@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn.layers import Layer
+from jaxnn.layers import Layer, apply_layer, vjp_layer
 from jaxnn.losses import Loss, Regularizer
 
 GradFn = Callable[[Any, jax.Array, jax.Array], Any]
@@ -31,19 +31,26 @@ def _add_reg(reg: Regularizer | None, params, value, grads):
     return value + reg.value(params), jax.tree.map(jnp.add, grads, reg.grad(params))
 
 
+def _like_params(grads, params):
+    """Grads in the params' dtypes, as ``jax.vjp`` gives them (float64 data must not promote
+    float32 params' gradients)."""
+    return jax.tree.map(lambda g, p: jnp.asarray(g).astype(jnp.result_type(p)), grads, params)
+
+
 def manual_parts(model: Layer, loss: Loss, *, reg: Regularizer | None = None):
-    """``f(params, x, target) -> (objective, dparams, dx, pred)`` by the hand-written chain.
+    """``f(params, x, target, key=None) -> (objective, dparams, dx, pred)``, hand-written.
 
     One forward pass keeps each layer's ``backward``; the loss's ``backward`` seeds the chain
     with d(objective)/d(pred), and the layers' run in reverse, the tutorials' backprop.
+    ``key`` reaches stochastic layers (Dropout); ``None`` is evaluation mode.
     """
 
-    def parts(params, x, target):
-        pred, backward = model.vjp(params, x)
+    def parts(params, x, target, key=None):
+        pred, backward = vjp_layer(model, params, x, key)
         value, loss_backward = loss.vjp(pred, target)
         dparams, dx = backward(loss_backward(jnp.ones_like(value)))
         value, dparams = _add_reg(reg, params, value, dparams)
-        return value, dparams, dx, pred
+        return value, _like_params(dparams, params), dx, pred
 
     return parts
 
@@ -53,23 +60,25 @@ def _drop_dx(value, dparams, dx, pred):
 
 
 def value_grad_and_pred(model: Layer, loss: Loss, *, reg=None, backprop: str = "manual"):
-    """``f(params, x, target) -> (objective, grads, pred)`` by either path, in one pass.
+    """``f(params, x, target, key=None) -> (objective, grads, pred)`` by either path, one pass.
 
     Training uses this so logging the objective (and accuracy from ``pred``) costs no second
     forward pass. ``backprop`` is ``"manual"`` (hand-written) or ``"autodiff"`` (``jax.grad``).
     """
     if backprop == "manual":
         parts = manual_parts(model, loss, reg=reg)
-        return lambda params, x, target: _drop_dx(*parts(params, x, target))
+        return lambda params, x, target, key=None: _drop_dx(*parts(params, x, target, key))
     if backprop == "autodiff":
 
-        def objective(params, x, target):
-            pred = model.apply(params, x)
+        def objective(params, x, target, key):
+            pred = apply_layer(model, params, x, key)
             value = loss.value(pred, target)
             return (value if reg is None else value + reg.value(params)), pred
 
-        def autodiff(params, x, target):
-            (value, pred), grads = jax.value_and_grad(objective, has_aux=True)(params, x, target)
+        def autodiff(params, x, target, key=None):
+            (value, pred), grads = jax.value_and_grad(objective, has_aux=True)(
+                params, x, target, key
+            )
             return value, grads, pred
 
         return autodiff
@@ -77,21 +86,21 @@ def value_grad_and_pred(model: Layer, loss: Loss, *, reg=None, backprop: str = "
 
 
 def value_and_grad(model: Layer, loss: Loss, *, reg: Regularizer | None = None) -> GradFn:
-    """Hand-written path: ``f(params, x, target) -> (loss + reg, grads)``."""
+    """Hand-written path: ``f(params, x, target, *, key=None) -> (loss + reg, grads)``."""
     f = value_grad_and_pred(model, loss, reg=reg, backprop="manual")
-    return lambda params, x, target: f(params, x, target)[:2]
+    return lambda params, x, target, *, key=None: f(params, x, target, key)[:2]
 
 
 def grad(model: Layer, loss: Loss, *, reg: Regularizer | None = None) -> GradFn:
-    """Hand-written path: ``g(params, x, target) -> grads`` (same structure as ``params``)."""
+    """Hand-written path: ``g(params, x, target, *, key=None) -> grads`` (like ``params``)."""
     f = value_grad_and_pred(model, loss, reg=reg, backprop="manual")
-    return lambda params, x, target: f(params, x, target)[1]
+    return lambda params, x, target, *, key=None: f(params, x, target, key)[1]
 
 
 def autodiff_grad(model: Layer, loss: Loss, *, reg: Regularizer | None = None) -> GradFn:
-    """``jax.grad`` through ``model.apply``: ``g(params, x, target) -> grads``."""
+    """``jax.grad`` through ``model.apply``: ``g(params, x, target, *, key=None) -> grads``."""
     f = value_grad_and_pred(model, loss, reg=reg, backprop="autodiff")
-    return lambda params, x, target: f(params, x, target)[1]
+    return lambda params, x, target, *, key=None: f(params, x, target, key)[1]
 
 
 def _zero_cotangent_for_ints(x, dx):
@@ -101,27 +110,44 @@ def _zero_cotangent_for_ints(x, dx):
     return dx
 
 
+def _no_cotangent(key):
+    """Keys are not differentiated: ``None`` for no key, ``float0`` zeros for a key array."""
+    return None if key is None else np.zeros(jnp.shape(key), dtype=jax.dtypes.float0)
+
+
 def manual_vjp(layer: Layer) -> Layer:
     """The same layer, but ``apply`` differentiates with the hand-written ``vjp``.
 
     ``jax.grad(lambda p: f(new.apply(p, x)))`` then runs our backward rule, so per-example
     gradients with ``vmap`` and any optax optimizer use the tutorial math. The backward pass
     re-runs the forward to rebuild the closure (custom_vjp residuals must be arrays); under
-    ``jit`` XLA merges the repeated forward with the original one.
+    ``jit`` XLA merges the repeated forward with the original one. A stochastic layer's key is
+    a primal input too, so the backward rebuilds the very mask the forward drew.
     """
 
     @jax.custom_vjp
-    def apply(params, x):
-        return layer.apply(params, x)
+    def run(params, x, key):
+        return apply_layer(layer, params, x, key)
 
-    def forward(params, x):
-        return layer.apply(params, x), (params, x)
+    def forward(params, x, key):
+        return apply_layer(layer, params, x, key), (params, x, key)
 
     def backward(residuals, dy):
-        params, x = residuals
-        _, layer_backward = layer.vjp(params, x)
+        params, x, key = residuals
+        _, layer_backward = vjp_layer(layer, params, x, key)
         dparams, dx = layer_backward(dy)
-        return dparams, _zero_cotangent_for_ints(x, dx)
+        dx = _zero_cotangent_for_ints(x, dx)
+        return _like_params(dparams, params), dx, _no_cotangent(key)
 
-    apply.defvjp(forward, backward)
+    run.defvjp(forward, backward)
+
+    if layer.stochastic:
+
+        def apply(params, x, *, key=None):
+            return run(params, x, key)
+    else:
+
+        def apply(params, x):
+            return run(params, x, None)
+
     return layer._replace(apply=apply, name=f"manual_vjp({layer.name})")
