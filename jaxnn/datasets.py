@@ -91,8 +91,9 @@ def _check_key(fn: str, key) -> None:
     answer it deep inside ``random.split`` with a message about dtypes.
     """
     if isinstance(key, bool | int | np.integer | float):
+        seed = int(key) if isinstance(key, int | np.integer) and not isinstance(key, bool) else 0
         raise TypeError(
-            f"{fn}: key must be a PRNG key, e.g. jax.random.key({key!r}), "
+            f"{fn}: key must be a PRNG key, e.g. jax.random.key({seed}), "
             f"got the {type(key).__name__} {key!r}"
         )
     dtype = getattr(key, "dtype", None)
