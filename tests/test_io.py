@@ -482,3 +482,259 @@ def test_sigkilled_saves_keep_the_old_file_and_leave_no_lasting_temp_file(tmp_pa
     finally:
         for child in [*halves, looper]:
             kill(child)
+
+
+# --------------------------------------------------------------------------------------------
+# Whole networks: save(model=...) / load_model
+# --------------------------------------------------------------------------------------------
+
+L = jaxnn.layers
+
+BUILT_IN_MODELS = {
+    # name: (model, input_shape to pass to save, or None to let save infer it from "w")
+    "Dense": (lambda: L.Dense(3), None),
+    "Dense-no-bias": (lambda: L.Dense(3, use_bias=False), None),
+    "Dense-he-uniform": (
+        lambda: L.Dense(
+            2, w_init=jax.nn.initializers.he_uniform(), b_init=jax.nn.initializers.ones
+        ),
+        None,
+    ),
+    "Sigmoid": (lambda: L.Sigmoid(), (4,)),
+    "Tanh": (lambda: L.Tanh(), (4,)),
+    "ReLU": (lambda: L.ReLU(), (4,)),
+    "Softmax": (lambda: L.Softmax(), (4,)),
+    "Identity": (lambda: L.Identity(), (4,)),
+    "Step": (lambda: L.Step(0.25), (4,)),
+    "Dropout": (lambda: L.Dropout(0.3), (4,)),
+    "LeakyReLU": (lambda: L.LeakyReLU(0.2), (4,)),
+    "ELU": (lambda: L.ELU(0.5), (4,)),
+    "Softplus": (lambda: L.Softplus(), (4,)),
+    "serial": (
+        lambda: L.serial(L.Dense(5), L.Tanh(), L.Dropout(0.1), L.Dense(2), L.Softmax()),
+        None,
+    ),
+    "mlp": (lambda: L.mlp([4, 3, 2]), None),
+    "mlp-options": (
+        lambda: L.mlp(
+            [4, 5, 3, 2],
+            activation="leaky_relu",
+            output_activation="softmax",
+            use_bias=False,
+            dropout=0.25,
+        ),
+        None,
+    ),
+    "mlp-layer-activations": (
+        lambda: L.mlp([4, 3, 1], activation=L.ELU(2.0), output_activation=L.Sigmoid()),
+        (4,),
+    ),
+}
+
+
+def run(model, params, x, key=None):
+    return L.apply_layer(model, params, x, key=key)
+
+
+@pytest.mark.parametrize("name", list(BUILT_IN_MODELS))
+def test_whole_network_round_trip_for_every_built_in_layer(tmp_path, name):
+    build, input_shape = BUILT_IN_MODELS[name]
+    model = build()
+    _, params = model.init(jax.random.PRNGKey(1), (4,))
+    io.save(tmp_path / "net", params, model=model, input_shape=input_shape)
+    loaded_model, loaded_params = io.load_model(tmp_path / "net")
+
+    assert loaded_model == model and hash(loaded_model) == hash(model)
+    assert repr(loaded_model) == repr(model)
+    assert_identical(loaded_params, params)
+    assert_identical(io.load(tmp_path / "net"), params)  # params alone, as before
+    x = jax.random.normal(jax.random.PRNGKey(2), (3, 4))
+    want, got = run(model, params, x), run(loaded_model, loaded_params, x)
+    assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+    if model.stochastic:  # the same key draws the same masks in the rebuilt model
+        key = jax.random.PRNGKey(3)
+        want, got = run(model, params, x, key), run(loaded_model, loaded_params, x, key)
+        assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
+        assert not np.array_equal(got, run(model, params, x))
+    meta = stored_meta(tmp_path / "net")
+    assert meta["version"] == 2 and meta["model"]["input_shape"] == [4]
+    assert meta["model"]["spec"] == json.loads(json.dumps(model.spec))
+
+
+def stored_meta(path):
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(data["__jaxnn__"].tobytes())
+
+
+def test_whole_network_in_float64_is_exact(tmp_path):
+    with jax.enable_x64(True):
+        model = L.mlp([2, 3, 1], activation="tanh", dtype=jnp.float64)
+        _, params = model.init(jax.random.PRNGKey(0), (2,))
+        io.save(tmp_path / "net", params, model=model)
+        loaded_model, loaded_params = io.load_model(tmp_path / "net")
+        assert loaded_model == model
+        assert_identical(loaded_params, params)
+        assert loaded_params[0]["w"].dtype == jnp.float64
+
+
+def test_params_only_file_is_version_1_and_load_model_refuses_it(tmp_path):
+    io.save(tmp_path / "p", {"w": jnp.ones((2, 3))})
+    assert stored_meta(tmp_path / "p")["version"] == 1  # jaxnn 0.1 still reads it
+    with pytest.raises(ValueError, match=r"params only, no model.*io\.load\("):
+        io.load_model(tmp_path / "p")
+
+
+def test_version_1_file_made_by_hand_loads(tmp_path):
+    leaf = {"t": "leaf", "index": 0, "dtype": "float32", "shape": [2, 1], "raw": False}
+    tree = {"t": "tuple", "items": [{"t": "dict", "keys": ["w"], "items": [leaf]}]}
+    meta = {"format": "jaxnn.params", "version": 1, "tree": tree}
+    path = _save_with_meta(tmp_path / "v1", meta, leaf_0=np.full((2, 1), 0.5, np.float32))
+    params = io.load(path)
+    assert_identical(params, ({"w": jnp.full((2, 1), 0.5)},))
+    model = L.serial(L.Dense(1, use_bias=False))
+    assert_identical(io.load(path, model=model), params)  # checked against a model
+    with pytest.raises(ValueError, match="no model"):
+        io.load_model(path)
+
+
+def test_input_shape_is_inferred_or_asked_for(tmp_path):
+    model = L.serial(L.Tanh(), L.Dense(2))
+    _, params = model.init(jax.random.PRNGKey(0), (3,))
+    io.save(tmp_path / "a", params, model=model)  # inferred from the first "w": (3,)
+    assert stored_meta(tmp_path / "a")["model"]["input_shape"] == [3]
+    with pytest.raises(ValueError, match=re.escape("input_shape=(n_features,)")):
+        io.save(tmp_path / "b", (), model=L.Sigmoid())
+    for bad in [(0,), "3", (2.5,), (True,)]:
+        with pytest.raises(TypeError, match="input_shape"):
+            io.save(tmp_path / "b", (), model=L.Sigmoid(), input_shape=bad)
+    with pytest.raises(TypeError, match="model="):
+        io.save(tmp_path / "b", (), input_shape=(3,))
+    assert sorted(os.listdir(tmp_path)) == ["a"]
+
+
+def scale_layer(features: int, start: float = 1.0):
+    """A user layer: a learned per-feature scale."""
+
+    def init(key, input_shape):
+        if input_shape[-1] != features:
+            raise ValueError(f"Scale: expected {features} features, got {input_shape}")
+        return tuple(input_shape), {"s": jnp.full((features,), start, jnp.float32)}
+
+    def apply(params, x):
+        if params["s"].shape != (features,):
+            raise ValueError(f"Scale: params['s'] should be ({features},), got {params['s'].shape}")
+        return x * params["s"]
+
+    def vjp(params, x):
+        y = apply(params, x)
+        return y, lambda dy: (
+            {"s": jnp.sum(dy * x, axis=tuple(range(x.ndim - 1)))},
+            dy * params["s"],
+        )
+
+    return jaxnn.Layer(init, apply, vjp, name=f"Scale({features})")
+
+
+Scale = jaxnn.register_layer("tests.test_io.Scale", scale_layer)
+
+
+def test_whole_network_with_a_registered_user_layer(tmp_path):
+    model = L.serial(L.Dense(3), Scale(3, start=2.0), L.Tanh())
+    _, params = model.init(jax.random.PRNGKey(0), (2,))
+    io.save(tmp_path / "net", params, model=model)
+    loaded_model, loaded_params = io.load_model(tmp_path / "net")
+    assert loaded_model == model
+    assert_identical(loaded_params, params)
+    x = jnp.asarray([[0.5, -1.0]])
+    np.testing.assert_array_equal(run(loaded_model, loaded_params, x), run(model, params, x))
+
+
+def test_loading_a_user_layer_that_is_not_registered_says_how(tmp_path, monkeypatch):
+    model = L.serial(L.Dense(3), Scale(3))
+    _, params = model.init(jax.random.PRNGKey(0), (2,))
+    io.save(tmp_path / "net", params, model=model)
+    monkeypatch.delitem(jaxnn.spec.REGISTRY, "tests.test_io.Scale")  # a fresh process
+    with pytest.raises(ValueError, match=r"cannot rebuild.*register_layer\('tests.test_io.Scale'"):
+        io.load_model(tmp_path / "net")
+    assert_identical(io.load(tmp_path / "net"), params)  # the params are still readable
+
+
+@pytest.mark.parametrize(
+    "model, culprit",
+    [
+        (L.serial(L.Dense(3), scale_layer(3)), "Scale(3)"),  # unregistered user layer
+        (scale_layer(2), "Scale(2)"),
+        (L.Dense(3, w_init=lambda key, shape, dtype: jnp.ones(shape, dtype)), "Dense(3)"),
+        (L.mlp([2, 3, 1], w_init=lambda key, shape, dtype: jnp.ones(shape, dtype)), "Dense(3)"),
+    ],
+)
+def test_saving_a_model_without_spec_says_why_and_how(tmp_path, model, culprit):
+    _, params = model.init(jax.random.PRNGKey(0), (2,))
+    with pytest.raises(ValueError, match="no spec") as info:
+        io.save(tmp_path / "net", params, model=model, input_shape=(2,))
+    message = str(info.value)
+    assert culprit in message and "jaxnn.register_layer" in message
+    assert "custom initializer" in message and "io.save(path, params)" in message
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_refuses_a_model_that_is_not_a_layer(tmp_path):
+    with pytest.raises(TypeError, match="model must be a jaxnn Layer"):
+        io.save(tmp_path / "net", {"w": jnp.ones((2, 1))}, model="mlp")
+
+
+def test_params_that_do_not_fit_the_model_are_never_saved(tmp_path):
+    _, params = L.mlp([2, 4, 2]).init(jax.random.PRNGKey(0), (2,))
+    with pytest.raises(jaxnn.ParamsError, match=r"\[0\]"):
+        io.save(tmp_path / "net", params, model=L.mlp([2, 3, 2]))
+    _, no_bias = L.Dense(3, use_bias=False).init(jax.random.PRNGKey(0), (2,))
+    with pytest.raises(jaxnn.ParamsError, match=re.escape("missing ['b']")):
+        io.save(tmp_path / "net", no_bias, model=L.Dense(3))
+    _, biased = L.Dense(3).init(jax.random.PRNGKey(0), (2,))
+    with pytest.raises(jaxnn.ParamsError, match=re.escape("unexpected ['b']")):
+        io.save(tmp_path / "net", biased, model=L.Dense(3, use_bias=False))
+    assert os.listdir(tmp_path) == []
+
+
+def rewrite_meta(path, change):
+    """Edit the metadata of a saved file in place (a file tampered with, or by another tool)."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(arrays.pop("__jaxnn__").tobytes())
+    change(meta)
+    return _save_with_meta(path, meta, **arrays)
+
+
+def test_a_stored_spec_that_does_not_match_the_params_is_the_params_check_error(tmp_path):
+    model = L.mlp([2, 3, 2])
+    _, params = model.init(jax.random.PRNGKey(0), (2,))
+    io.save(tmp_path / "net", params, model=model)
+
+    def wider(meta):
+        meta["model"]["spec"] = json.loads(json.dumps(L.mlp([2, 5, 2]).spec))
+
+    rewrite_meta(tmp_path / "net", wider)
+    with pytest.raises(jaxnn.ParamsError, match=r"\[0\]\.w") as info:
+        io.load_model(tmp_path / "net")
+    assert any("net" in note for note in info.value.__notes__)
+
+    def malformed(meta):
+        meta["model"]["input_shape"] = "two"
+
+    rewrite_meta(tmp_path / "net", malformed)
+    with pytest.raises(ValueError, match="malformed model entry"):
+        io.load(tmp_path / "net")
+
+
+def test_load_with_a_model_checks_the_params_and_the_stored_model(tmp_path):
+    model = L.mlp([2, 3, 2])
+    _, params = model.init(jax.random.PRNGKey(0), (2,))
+    io.save(tmp_path / "params", params)
+    io.save(tmp_path / "net", params, model=model)
+    assert_identical(io.load(tmp_path / "params", model=model), params)
+    assert_identical(io.load(tmp_path / "net", model=model), params)
+    with pytest.raises(jaxnn.ParamsError, match=r"\[0\]\.w"):
+        io.load(tmp_path / "params", model=L.mlp([2, 4, 2]))
+    # Same shapes, other math: the file says which model it holds.
+    with pytest.raises(ValueError, match=r"different model.*load_model"):
+        io.load(tmp_path / "net", model=L.mlp([2, 3, 2], activation="tanh"))
