@@ -127,6 +127,8 @@ def _encode(value):
         return value.item()
     if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
         return np.dtype(value).name
+    if isinstance(value, type) and isinstance(getattr(value, "dtype", None), np.dtype):
+        return value.dtype.name  # jnp.float64 and friends are not np.generic subclasses
     if _is_layer(value):  # before tuples: a Layer is a NamedTuple
         if value.spec is None:
             raise Undescribable(f"layer {value.name} has no spec")
