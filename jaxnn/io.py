@@ -33,7 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import atomic_file
-from jaxnn.layers import Layer
+from jaxnn.layers import Layer, apply_layer
+from jaxnn.spec import from_spec
 
 Params = Any
 
@@ -233,15 +234,24 @@ def _model_meta(model, params, input_shape) -> dict:
             f"jaxnn.io.save: the spec of {model.name} is not JSON-serialisable ({e})"
         ) from None
     _check_rebuilds(model, spec_json)
+    inferred = input_shape is None
     input_shape = _input_shape(params, input_shape)
-    _check_fits(model, params, input_shape)
+    try:
+        _check_fits(model, params, input_shape)
+    except ValueError as e:
+        if inferred:
+            e.add_note(
+                f"(the input shape {input_shape} was inferred from the first Dense kernel 'w'; "
+                f"pass input_shape= if the model starts otherwise)"
+            )
+        raise
     return {"spec": spec_json, "input_shape": list(input_shape)}
 
 
 def _check_rebuilds(model: Layer, spec_json) -> None:
     """Refuse at save time a spec that `load_model` could not turn back into this model."""
     try:
-        rebuilt = _from_spec()(spec_json)
+        rebuilt = from_spec(spec_json)
     except (TypeError, ValueError, KeyError) as e:
         raise ValueError(
             f"jaxnn.io.save: the model {model.name} cannot be rebuilt from its spec, so "
@@ -252,17 +262,6 @@ def _check_rebuilds(model: Layer, spec_json) -> None:
             f"jaxnn.io.save: the model {model.name} does not rebuild as itself from its spec "
             f"(got {rebuilt.name}); check the constructor given to jaxnn.register_layer"
         )
-
-
-def _from_spec():
-    """`jaxnn.layers.from_spec` (imported late: it registers every built-in layer)."""
-    from jaxnn import layers
-
-    if hasattr(layers, "from_spec"):
-        return layers.from_spec
-    from jaxnn.spec import from_spec
-
-    return from_spec
 
 
 def _spec_key(spec) -> str:
@@ -306,17 +305,9 @@ def _check_fits(model: Layer, params, input_shape: tuple[int, ...]) -> None:
     ]
     dtype = jax.dtypes.canonicalize_dtype(floats[0] if floats else jnp.float32)
     x = jax.ShapeDtypeStruct((1, *input_shape), dtype)
-    jax.eval_shape(_evaluate(model), params, x)
+    # Evaluation mode (no key): Dropout is the identity, any model traces without a key.
+    jax.eval_shape(lambda p, x: apply_layer(model, p, x), params, x)
     _check_structure(model, params, input_shape)
-
-
-def _evaluate(model: Layer):
-    """``f(params, x)``: the model in evaluation mode (no key, so Dropout is the identity)."""
-    try:
-        from jaxnn.layers import apply_layer
-    except ImportError:  # before the stochastic layers landed
-        return model.apply
-    return lambda params, x: apply_layer(model, params, x)
 
 
 def _check_structure(model: Layer, params, input_shape) -> None:
@@ -449,7 +440,7 @@ def load(path: str | os.PathLike, *, model: Layer | None = None) -> Params:
 def load_model(path: str | os.PathLike) -> tuple[Layer, Params]:
     """Read a network saved with ``save(path, params, model=model)``: ``(model, params)``.
 
-    The model is rebuilt from its stored spec with `jaxnn.layers.from_spec` (user layers must
+    The model is rebuilt from its stored spec with `jaxnn.from_spec` (user layers must
     be registered with `jaxnn.register_layer` under the same name first), then the params are
     checked against it, as `save` did.
 
@@ -467,7 +458,7 @@ def load_model(path: str | os.PathLike) -> tuple[Layer, Params]:
             f"io.save(path, params, model=model)"
         )
     try:
-        model = _from_spec()(stored["spec"])
+        model = from_spec(stored["spec"])
     except (TypeError, ValueError, KeyError) as e:
         raise ValueError(
             f"jaxnn.io.load_model: cannot rebuild the model stored in {shown!r}: {e}"
