@@ -317,7 +317,8 @@ def binary_cross_entropy(reduction: Reduction = "mean") -> Loss:
         pred, target, valid = inputs(pred, target)
         eps = jnp.finfo(pred.dtype).eps
         per = -(target * _log_clamped(pred, eps) + (1 - target) * _log_clamped(1 - pred, eps))
-        return scale(pred) * jnp.sum(jnp.where(valid, per, jnp.nan))
+        # times NaN, not where(valid, per, nan): jax.grad must see NaN there too, not 0
+        return scale(pred) * jnp.sum(per * jnp.where(valid, 1.0, jnp.nan).astype(per.dtype))
 
     def vjp(pred, target):
         pred, target, valid = inputs(pred, target)

@@ -1,6 +1,9 @@
 """Losses and l2: values equal the hand formulas, hand-written gradients equal jax.grad, shape
 errors are clear, and saturated inputs stay finite and exact."""
 
+import json
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -309,3 +312,217 @@ def test_l2_lam_can_be_traced_and_vmapped():
 def test_losses_module_exports():
     assert isinstance(sse, losses.Loss)
     assert isinstance(l2(0.1), losses.Regularizer)
+
+
+# --------------------------------------------------------------------------------------------
+# Losses are data: spec, equality, hash, repr, from_spec
+# --------------------------------------------------------------------------------------------
+
+BUILT = [
+    (lambda: sse, "sse"),
+    (lambda: half_sse, "half_sse"),
+    (lambda: mse, "mse"),
+    (lambda: binary_cross_entropy(), "binary_cross_entropy()"),
+    (lambda: binary_cross_entropy("sum"), "binary_cross_entropy(reduction='sum')"),
+    (lambda: softmax_cross_entropy(), "softmax_cross_entropy()"),
+    (lambda: softmax_cross_entropy(reduction="sum"), "softmax_cross_entropy(reduction='sum')"),
+    (lambda: l2(0.01), "l2(0.01)"),
+    (lambda: l2(2), "l2(2.0)"),
+]
+
+
+@pytest.mark.parametrize("build,text", BUILT, ids=[t for _, t in BUILT])
+def test_spec_equality_hash_repr_and_json_round_trip(build, text):
+    a, b = build(), build()
+    assert a == b and hash(a) == hash(b) and not (a != b)
+    assert repr(a) == text == a.name
+    assert json.loads(json.dumps(a.spec)) is not None
+    rebuilt = losses.from_spec(json.loads(json.dumps(a.spec)))
+    assert rebuilt == a and hash(rebuilt) == hash(a) and type(rebuilt) is type(a)
+    assert len({a, b, rebuilt}) == 1
+
+
+DIFFERENT = [
+    (binary_cross_entropy("mean"), binary_cross_entropy("sum")),
+    (softmax_cross_entropy("mean"), softmax_cross_entropy("sum")),
+    (softmax_cross_entropy(), binary_cross_entropy()),
+    (sse, half_sse),
+    (half_sse, mse),
+    (l2(0.01), l2(0.02)),
+    (l2(0.01), l2(np.float32(0.01))),  # a float32 strength is another number
+]
+
+
+@pytest.mark.parametrize("a,b", DIFFERENT, ids=lambda o: repr(o))
+def test_any_differing_argument_is_unequal(a, b):
+    assert a != b and not (a == b)
+    assert hash(a) != hash(b)  # (not required by hashing, but true for these specs)
+
+
+def test_regularizer_and_loss_never_equal_and_replace_drops_spec():
+    assert l2(0.01) != sse and sse != l2(0.01)
+    ce = softmax_cross_entropy()
+    renamed = ce._replace(name="mine")
+    assert renamed == ce and repr(renamed) == "mine"
+    patched = ce._replace(value=lambda p, t: 0.0)
+    assert patched.spec is None and patched != ce and patched != softmax_cross_entropy()
+    assert patched == patched and hash(patched) == hash(patched)  # identity
+    reg = l2(0.1)._replace(grad=lambda p: p)
+    assert reg.spec is None and reg != l2(0.1)
+
+
+def test_user_loss_without_spec_compares_by_identity():
+    a = losses.Loss(sse.value, sse.vjp, name="mine")
+    b = losses.Loss(sse.value, sse.vjp, name="mine")
+    assert a == a and a != b and hash(a) != hash(b)
+    assert a != sse  # sse has a spec, a has none
+
+
+def test_traced_l2_has_no_spec_but_works():
+    names = []
+
+    def f(lam):
+        reg = l2(lam)
+        names.append((reg.spec, repr(reg)))
+        return reg.value({"w": jnp.ones((2,))})
+
+    np.testing.assert_allclose(jax.vmap(f)(jnp.array([1.0, 2.0])), [1.0, 2.0])
+    assert names == [(None, "l2(<traced>)")]
+
+
+def test_from_spec_errors_and_register_loss():
+    with pytest.raises(ValueError, match="unknown loss or regularizer 'nope'"):
+        losses.from_spec(["nope", []])
+    with pytest.raises(ValueError, match="expected"):
+        losses.from_spec("sse")
+
+    def scaled_sse(c=1.0):
+        return losses.Loss(
+            sse.value, sse.vjp, name=f"scaled_sse({c})", spec=("scaled_sse", (("c", c),))
+        )
+
+    losses.register_loss("scaled_sse", scaled_sse)
+    assert losses.from_spec(json.loads(json.dumps(scaled_sse(2.0).spec))) == scaled_sse(2.0)
+    with pytest.raises(ValueError, match="already registered"):
+        losses.register_loss("scaled_sse", lambda: sse)
+
+
+@pytest.mark.parametrize(
+    "lam,error",
+    [
+        (-0.1, ValueError),
+        (float("nan"), ValueError),
+        ("0.1", TypeError),
+        (True, TypeError),
+        (np.ones(2), TypeError),
+        (None, TypeError),
+    ],
+)
+def test_l2_rejects_what_is_not_a_strength(lam, error):
+    with pytest.raises(error, match="l2"):
+        l2(lam)
+
+
+# --------------------------------------------------------------------------------------------
+# Never silent: impossible values raise when concrete, give NaN under jit
+# --------------------------------------------------------------------------------------------
+
+IMPOSSIBLE = [
+    (
+        "label 5 of 2",
+        softmax_cross_entropy(),
+        [[0.1, 0.2], [0.3, 0.1]],
+        np.array([0, 5]),
+        "label 5",
+    ),
+    (
+        "label -1",
+        softmax_cross_entropy("sum"),
+        [[0.1, 0.2], [0.3, 0.1]],
+        np.array([-1, 1]),
+        "label -1",
+    ),
+    ("one-hot of ±1", softmax_cross_entropy(), [[0.1, 0.2]], np.array([[-1.0, 1.0]]), "[0, 1]"),
+    ("bce on logits", binary_cross_entropy(), [[2.5], [-1.0]], np.array([[1.0], [0.0]]), "logits"),
+    (
+        "bce ±1 targets",
+        binary_cross_entropy("sum"),
+        [[0.2], [0.9]],
+        np.array([[-1.0], [1.0]]),
+        "±1",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", IMPOSSIBLE, ids=[c[0] for c in IMPOSSIBLE])
+def test_impossible_values_raise_when_concrete_and_are_nan_under_jit(case):
+    _, loss, pred, target, words = case
+    pred = jnp.asarray(pred, jnp.float32)
+    for call in (loss.value, lambda p, t: loss.vjp(p, t)[0]):
+        with pytest.raises(ValueError, match=re.escape(words)) as info:
+            call(pred, target)
+        assert loss.name in str(info.value)
+    value, g = jax.jit(lambda p, t: hand_grad(loss, p, t))(pred, target)
+    assert np.isnan(value) and np.isnan(g).any()
+    assert np.isnan(jax.jit(loss.value)(pred, target))
+    assert np.isnan(jax.jit(jax.grad(loss.value))(pred, target)).any()
+    # the host check is what the boundary (fit, check_grads, grad) runs once per call
+    with pytest.raises(ValueError, match=re.escape(words)):
+        loss.check(pred, np.asarray(target))
+
+
+def test_valid_values_are_never_nan_under_jit():
+    with jax.enable_x64(True):
+        z = jnp.asarray([[1e4, -1e4], [0.0, 0.0]])
+        for target in (jnp.array([1, 0]), jnp.eye(2)):
+            value, g = jax.jit(lambda z, t: hand_grad(softmax_cross_entropy(), z, t))(z, target)
+            assert np.isfinite(value) and np.isfinite(g).all()
+        p = jnp.asarray([0.0, 1.0, 0.5])
+        value, g = jax.jit(lambda p, t: hand_grad(binary_cross_entropy(), p, t))(p, p)
+        assert np.isfinite(value) and np.isfinite(g).all()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_single_logit_column_is_an_error_even_under_jit(reduction):
+    loss = softmax_cross_entropy(reduction)
+    for call in (loss.value, jax.jit(loss.value), lambda z, t: loss.vjp(z, t)[0]):
+        with pytest.raises(ValueError, match="single column.*binary_cross_entropy"):
+            call(jnp.zeros((4, 1)), jnp.zeros((4,), jnp.int32))
+
+
+ALL_LOSSES = [sse, half_sse, mse, binary_cross_entropy(), softmax_cross_entropy()]
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=repr)
+def test_empty_batch_is_an_error_even_under_jit(loss):
+    pred = jnp.zeros((0, 2))
+    target = jnp.zeros((0,), jnp.int32) if loss == softmax_cross_entropy() else jnp.zeros((0, 2))
+    for call in (loss.value, jax.jit(loss.value)):
+        with pytest.raises(ValueError, match="empty batch"):
+            call(pred, target)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=repr)
+def test_bool_predictions_are_a_type_error(loss):
+    target = jnp.array([0, 1]) if loss == softmax_cross_entropy() else jnp.zeros((2, 2))
+    with pytest.raises(TypeError, match="floating"):
+        loss.value(jnp.zeros((2, 2), bool), target)
+
+
+def test_float_labels_and_trailing_axis_get_a_precise_message():
+    ce = softmax_cross_entropy()
+    with pytest.raises(ValueError, match=r"looks like class labels.*astype"):
+        ce.value(jnp.zeros((3, 2)), jnp.array([0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"trailing axis"):
+        ce.value(jnp.zeros((3, 2)), jnp.array([[0], [1], [1]]))
+    with pytest.raises(TypeError, match="loss.value"):
+        softmax_cross_entropy(jnp.zeros((3, 2)))
+
+
+def test_gradients_keep_pred_dtype_under_a_float64_cotangent():
+    with jax.enable_x64(True):
+        p = jnp.asarray([[0.2, 0.7]], jnp.float32)
+        t = jnp.asarray([[0.0, 1.0]], jnp.float64)
+        for loss in (sse, half_sse, mse, binary_cross_entropy(), softmax_cross_entropy()):
+            _, backward = loss.vjp(p, t)
+            assert backward(jnp.ones((), jnp.float64)).dtype == jnp.float32, loss.name
