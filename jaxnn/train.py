@@ -1,226 +1,192 @@
 """Training: a whole run is one jitted `lax.scan`; an ensemble or a sweep is one `vmap` of it.
 
-* `fit` trains one model and returns ``(params, history)``.
+* `fit` trains one model and returns ``(params, history)``: full batch or shuffled minibatches
+  (drawn inside the compiled run), with held-out data, user metrics, early stopping, a
+  resumable optimizer state, dropout keys, and data parallelism over several devices.
 * `fit_ensemble` trains many (a leading ensemble axis on params, and optionally per-member
   hyperparameters) in one compiled program, sharded over ``jax.devices()``.
 * `init_ensemble` makes the stacked params of N members from N keys.
 
-The step function is pure and is built once per ``(model, loss, optimizer, reg, backprop)``,
-so calling `fit` again with new data or params of the same shapes hits the compile cache.
-Divergence is tracked *inside* the scan (no host round-trip), so the same code works under
-``jax.jit`` and ``jax.vmap``: there it is recorded in ``history["first_nonfinite_step"]``;
-called eagerly, `fit` raises `DivergenceError` with the last healthy params.
+The compiled core is `jaxnn.loop`; the pieces around it live in `jaxnn.progress` (the bar),
+`jaxnn.divergence` (reporting a diverged run), `jaxnn.ensemble` (members, sweeps, padding),
+`jaxnn.placement` (meshes) and `jaxnn.fitcheck` (host-side checks, once per call).
+The program is built once per ``(model, loss, optimizer, reg, backprop)``, so calling `fit`
+again with new data or params of the same shapes hits the compile cache. Divergence is tracked
+inside the scan, so the same code works under ``jax.jit`` and ``jax.vmap``: there it is
+recorded in ``history["first_nonfinite_step"]``; called eagerly, `fit` raises
+`DivergenceError` with the last healthy params.
 """
 
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn.backprop import value_grad_and_pred
+from jaxnn import ensemble, fitcheck, placement
+from jaxnn.divergence import DivergenceError, raise_divergence
 from jaxnn.layers import Layer
+from jaxnn.loop import RunConfig, RunInputs, TrainState, build_run, initial_state
 from jaxnn.losses import Loss, Regularizer
+from jaxnn.progress import drive, want_progress
+
+__all__ = ["DivergenceError", "TrainState", "fit", "fit_ensemble", "init_ensemble"]
 
 History = dict[str, Any]
 
-
-class DivergenceError(FloatingPointError):
-    """The objective became NaN/inf at ``step``; ``params`` are the last with a finite one."""
-
-    def __init__(self, step: int, params: Any, history: History):
-        super().__init__(
-            f"training diverged at step {step}: the objective became NaN/inf; try a smaller "
-            "learning rate. The last params with a finite objective are on this exception "
-            "(`.params`) and the history up to then on `.history`."
-        )
-        self.step, self.params, self.history = step, params, history
-
-
-class TrainState(NamedTuple):
-    params: Any
-    opt_state: Any
-    first_bad_step: jax.Array  # int32; -1 while every objective so far was finite
-
-
-def _initial_state(optimizer, params) -> TrainState:
-    return TrainState(params, optimizer.init(params), jnp.array(-1, jnp.int32))
-
-
 # --------------------------------------------------------------------------------------------
-# One step, and a run of steps as a scan
+# The compiled program, cached per (model, loss, optimizer, reg, backprop)
 # --------------------------------------------------------------------------------------------
 
-
-def _make_step(model: Layer, loss: Loss, optimizer, reg, backprop: str) -> Callable:
-    """``step(state, step_index, x, target, *, watch) -> (state, (objective, pred))``.
-
-    Divergence is watched through the objective alone, and only where it is logged
-    (``watch=True``; every step by default): it is computed from every param, so a NaN/inf
-    param shows in it, and once params are NaN they stay NaN. Unwatched steps never use the
-    objective, so XLA drops its computation and they cost what a bare gradient step costs.
-    Reducing over every param or keeping a copy of the last good ones would cost more than a
-    tiny net's whole update; `fit` replays the run instead when it must report a divergence.
-    """
-    value_grad = value_grad_and_pred(model, loss, reg=reg, backprop=backprop)
-
-    def step(state: TrainState, index, x, target, *, watch: bool):
-        value, grads, pred = value_grad(state.params, x, target)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)  # cast back to the params' dtypes
-        # Likewise the optimizer state (a no-op when nothing was promoted): float64 data on
-        # float32 params gives float64 grads, which would promote e.g. a momentum trace and
-        # break the scan carry.
-        opt_state = jax.tree.map(lambda n, o: n.astype(o.dtype), opt_state, state.opt_state)
-        first_bad = state.first_bad_step
-        if watch:
-            newly_bad = ~jnp.isfinite(value) & (first_bad < 0)
-            first_bad = jnp.where(newly_bad, index, first_bad).astype(jnp.int32)
-        return TrainState(params, opt_state, first_bad), (value, pred)
-
-    return step
+# An ensemble maps the state, the per-member keys and regularisation strengths; data is shared.
+_MEMBER_AXES = RunInputs(
+    x=None, target=None, validation=None, key=0, reg_strength=0, stop_below=None, start=None
+)
 
 
-def _scan_run(step, loss: Loss, state, x, target, start, *, steps, log_every, unroll):
-    """Run exactly ``steps`` updates; log the objective before every ``log_every``-th one.
+def _runner(model, loss, optimizer, reg, backprop, ensemble_: bool) -> Callable:
+    """The jitted ``run(state, inputs, *, cfg)`` (vmapped over members for ensembles)."""
+    run = build_run(model, loss, optimizer, reg, backprop)
 
-    The logged objective is the one the step computes anyway (loss and gradient come from one
-    pass), so logging costs no extra forward pass; steps in between skip it. Step indices are
-    carried as a counter, not scanned over as an array: slicing an index array each step
-    costs as much as a tiny net's whole update on CPU.
-    """
-
-    def silent(carry, _):
-        state, index = carry
-        return (step(state, index, x, target, watch=False)[0], index + 1), None
-
-    def logged_block(length):
-        def block(carry, _):
-            state, index = carry
-            state, (value, pred) = step(state, index, x, target, watch=True)
-            record = {"loss": value}
-            if loss.accuracy is not None:
-                record["accuracy"] = loss.accuracy(pred, target)
-            carry = (state, index + 1)
-            if length > 1:
-                carry, _ = jax.lax.scan(silent, carry, None, length=length - 1, unroll=unroll)
-            return carry, record
-
-        return block
-
-    n_blocks, remainder = divmod(steps, log_every)
-    carry = (state, jnp.asarray(start, jnp.int32))
-    carry, history = jax.lax.scan(logged_block(log_every), carry, None, length=n_blocks)
-    if remainder:
-        carry, last = logged_block(remainder)(carry, None)
-        history = jax.tree.map(lambda h, r: jnp.concatenate([h, r[None]]), history, last)
-    return carry[0], history
-
-
-def _runner(model, loss, optimizer, reg, backprop, *, ensemble: bool) -> Callable:
-    """The jitted ``run(state, hyper, x, target, start, *, steps, log_every, unroll)``.
-
-    Built once per (model, loss, optimizer, reg, backprop): repeated calls hit jit's cache.
-    For ensembles it is vmapped over the state and the per-member hyperparameters.
-    """
-
-    def run(state, hyper, x, target, start, *, steps, log_every, unroll):
-        member_reg = _scaled(reg, hyper.get("reg_strength"))
-        step = _make_step(model, loss, optimizer, member_reg, backprop)
-        return _scan_run(
-            step, loss, state, x, target, start, steps=steps, log_every=log_every, unroll=unroll
-        )
-
-    def run_members(state, hyper, x, target, start, *, steps, log_every, unroll):
+    def run_members(state, inputs, *, cfg):
         # Bind the static settings first: vmap would map keyword arguments too.
-        member = functools.partial(run, steps=steps, log_every=log_every, unroll=unroll)
-        return jax.vmap(member, in_axes=(0, 0, None, None, None))(state, hyper, x, target, start)
+        return jax.vmap(functools.partial(run, cfg=cfg), in_axes=(0, _MEMBER_AXES))(state, inputs)
 
-    return jax.jit(
-        run_members if ensemble else run, static_argnames=("steps", "log_every", "unroll")
-    )
+    return jax.jit(run_members if ensemble_ else run, static_argnames=("cfg",))
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_runner(model, loss, optimizer, reg, backprop, ensemble):
-    return _runner(model, loss, optimizer, reg, backprop, ensemble=ensemble)
+def _cached_runner(model, loss, optimizer, reg, backprop, ensemble_):
+    return _runner(model, loss, optimizer, reg, backprop, ensemble_)
 
 
-def _get_runner(model, loss, optimizer, reg, backprop, *, ensemble=False):
+def _get_runner(model, loss, optimizer, reg, backprop, *, ensemble_=False):
     try:
-        return _cached_runner(model, loss, optimizer, reg, backprop, ensemble)
+        return _cached_runner(model, loss, optimizer, reg, backprop, ensemble_)
     except TypeError:  # something unhashable (e.g. a user's dict-holding optimizer): no cache
-        return _runner(model, loss, optimizer, reg, backprop, ensemble=ensemble)
+        return _runner(model, loss, optimizer, reg, backprop, ensemble_)
 
 
-def _scaled(reg: Regularizer | None, strength) -> Regularizer | None:
-    """``reg`` multiplied by a (possibly traced) strength, for sweeps over regularisation."""
-    if reg is None or strength is None:
-        return reg
-    return Regularizer(
-        lambda p: strength * reg.value(p),
-        lambda p: jax.tree.map(lambda g: (strength * g).astype(g.dtype), reg.grad(p)),
+# --------------------------------------------------------------------------------------------
+# Checking a call (host side, once per call)
+# --------------------------------------------------------------------------------------------
+
+
+def _positive_int(who: str, name: str, value, *, allow_none=False, minimum=1):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{who}: {name} must be {kind}, got {value!r}")
+
+
+def _stochastic_layer(model: Layer) -> Layer | None:
+    """The first layer inside ``model`` that draws random numbers, or ``None``."""
+    if not getattr(model, "stochastic", False):
+        return None
+    for sub in model.sublayers:
+        found = _stochastic_layer(sub)
+        if found is not None:
+            return found
+    return model
+
+
+def _check_key(who: str, key, *, batch_size, model) -> None:
+    needs = []
+    stochastic = _stochastic_layer(model)
+    if stochastic is not None:
+        needs.append(f"the model is stochastic ({stochastic!r} draws a mask per update)")
+    if batch_size is not None:
+        needs.append(f"batch_size={batch_size} shuffles the examples every epoch")
+    if key is None:
+        if needs:
+            raise ValueError(
+                f"{who}: key=jax.random.key(...) is required: {' and '.join(needs)}; "
+                "update k then uses jax.random.fold_in(key, k)"
+            )
+        return
+    _check_key_type(who, key)
+
+
+def _check_key_type(who: str, key) -> None:
+    typed = isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    raw = np.shape(key) == (2,) and np.result_type(key) == np.uint32 if key is not None else False
+    if not (typed or raw):
+        raise TypeError(
+            f"{who}: key must be a PRNG key such as jax.random.key(0), got "
+            f"{type(key).__name__} of shape {np.shape(key)}"
+        )
+
+
+def _check_call(who, model, loss, optimizer, params, x, target, *, reg, backprop, options):
+    """Every host-side check of a call; ``options`` are the shared keyword arguments."""
+    fitcheck.check_types(who, model, loss, optimizer, reg, backprop)
+    _positive_int(who, "steps", options["steps"])
+    _positive_int(who, "log_every", options["log_every"])
+    _positive_int(who, "unroll", options["unroll"])
+    _positive_int(who, "batch_size", options["batch_size"], allow_none=True)
+    _positive_int(who, "patience", options["patience"], allow_none=True)
+    _positive_int(who, "start_step", options["start_step"], minimum=0)
+    _check_key(who, options["key"], batch_size=options["batch_size"], model=model)
+    members = who == "fit_ensemble"
+    fitcheck.check_data(who, model, loss, params, x, target, members=members)
+    fitcheck.check_params_finite(who, params)
+    n, batch_size = np.shape(x)[0] if np.ndim(x) else 0, options["batch_size"]
+    if batch_size is not None and batch_size > n:
+        raise ValueError(f"{who}: batch_size={batch_size} is larger than the {n} examples in x")
+    validation = options["validation"]
+    if validation is not None:
+        if not (isinstance(validation, tuple | list) and len(validation) == 2):
+            raise TypeError(f"{who}: validation must be a pair (x_val, target_val)")
+        fitcheck.check_data(who, model, loss, params, *validation, name="val_", members=members)
+    reserved = {"loss", "accuracy", "step"}
+    for name, fn in (options["metrics"] or {}).items():
+        if not isinstance(name, str) or name in reserved or name.startswith("val_"):
+            raise ValueError(f"{who}: metric name {name!r} is reserved or not a string")
+        if not callable(fn):
+            raise TypeError(f"{who}: metrics[{name!r}] must be a function fn(pred, target)")
+
+
+def _config(options: Mapping[str, Any], batch_sharding=None) -> RunConfig:
+    return RunConfig(
+        steps=int(options["steps"]),
+        log_every=int(options["log_every"]),
+        unroll=int(options["unroll"]),
+        batch_size=None if options["batch_size"] is None else int(options["batch_size"]),
+        patience=None if options["patience"] is None else int(options["patience"]),
+        stop_below=options["stop_below"] is not None,
+        validation=options["validation"] is not None,
+        metrics=tuple((options["metrics"] or {}).items()),
+        batch_sharding=batch_sharding,
     )
 
 
-# --------------------------------------------------------------------------------------------
-# Driving a run: in one call, or in chunks behind a progress bar
-# --------------------------------------------------------------------------------------------
+def _inputs(x, target, options, key, reg_strength=None) -> RunInputs:
+    validation = options["validation"]
+    stop_below = options["stop_below"]
+    return RunInputs(
+        x=x,
+        target=target,
+        validation=None if validation is None else tuple(validation),
+        key=key,
+        reg_strength=reg_strength,
+        stop_below=None if stop_below is None else jnp.asarray(stop_below),
+        start=int(options["start_step"]),
+    )
 
 
-def _is_traced(*trees) -> bool:
-    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(trees))
-
-
-def _want_progress(progress, steps, traced) -> bool:
-    if traced or progress is False:
-        return False
-    if progress is None:  # auto: long runs on an interactive terminal
-        return steps >= 20_000 and sys.stderr.isatty()
-    return True
-
-
-def _drive(run, state, hyper, x, target, *, steps, log_every, unroll, progress, desc, time_axis):
-    """Call ``run`` once, or in chunks (multiples of ``log_every``) advancing a tqdm bar."""
-    if not progress:
-        return run(state, hyper, x, target, 0, steps=steps, log_every=log_every, unroll=unroll)
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is an optional extra: run without a bar
-        return run(state, hyper, x, target, 0, steps=steps, log_every=log_every, unroll=unroll)
-    chunk = max(log_every, -(-steps // (20 * log_every)) * log_every)
-    pieces, done = [], 0
-    with tqdm(total=steps, desc=desc, unit="step") as bar:
-        while done < steps:
-            n = min(chunk, steps - done)
-            state, history = run(
-                state, hyper, x, target, done, steps=n, log_every=log_every, unroll=unroll
-            )
-            jax.block_until_ready(state)
-            pieces.append(history)
-            done += n
-            bar.update(n)
-    return state, jax.tree.map(lambda *hs: jnp.concatenate(hs, axis=time_axis), *pieces)
-
-
-def _history(raw: History, state: TrainState, steps: int, log_every: int) -> History:
-    history = dict(raw)
-    history["step"] = np.arange(0, steps, log_every)
+def _history(logs, finals, state: TrainState, cfg: RunConfig, start: int) -> History:
+    history = dict(logs)
+    history["step"] = start + np.arange(0, cfg.steps, cfg.log_every)
     history["first_nonfinite_step"] = state.first_bad_step
+    history.update(finals)
+    history["opt_state"] = state.opt_state
     return history
-
-
-def _check_steps(steps: int, log_every: int) -> None:
-    if not isinstance(steps, int | np.integer) or steps < 1:
-        raise ValueError(f"fit: steps must be a positive int, got {steps!r}")
-    if not isinstance(log_every, int | np.integer) or log_every < 1:
-        raise ValueError(f"fit: log_every must be a positive int, got {log_every!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,124 +208,158 @@ def fit(
     log_every: int = 1,
     progress: bool | None = None,
     unroll: int = 1,
+    batch_size: int | None = None,
+    key: jax.Array | None = None,
+    validation: tuple[Any, Any] | None = None,
+    metrics: Mapping[str, Callable] | None = None,
+    opt_state: Any = None,
+    start_step: int = 0,
+    patience: int | None = None,
+    stop_below: float | None = None,
+    devices=None,
 ) -> tuple[Any, History]:
-    """Train ``params`` for exactly ``steps`` full-batch updates of ``optimizer``.
+    """Train ``params`` for exactly ``steps`` updates of ``optimizer``, as one compiled scan.
 
     Args:
       backprop: ``"manual"`` (the layers' hand-written vjps) or ``"autodiff"`` (``jax.grad``).
-      log_every: log the objective every this many steps (the first step always).
-      progress: show a tqdm bar (the run is then split into chunks); ``None`` shows one for
-        long runs on a terminal.
+      log_every: log before every this-many-th update (the first one always).
+      progress: show a tqdm bar (the run is then split into chunks, with identical results);
+        ``None`` shows one for long runs on a terminal.
       unroll: ``lax.scan`` unroll factor for the inner loop (tiny nets run faster unrolled).
+      batch_size: examples per update. Each epoch (``N // batch_size`` updates; the ragged
+        remainder is skipped, a different one each epoch) is a fresh permutation drawn inside
+        the compiled run from ``key``, independently of the dropout keys. ``None``: full batch.
+      key: a PRNG key, required for minibatches and for a stochastic model (Dropout): update
+        ``k`` (counted from ``start_step``) gives the model ``jax.random.fold_in(key, k)``.
+      validation: ``(x_val, target_val)``: ``history["val_loss"]`` (and ``"val_accuracy"``
+        for classification losses, ``"val_<metric>"`` for user metrics) at the logged steps.
+      metrics: ``{"name": fn(pred, target) -> scalar}`` logged beside the loss (eval mode).
+      opt_state, start_step: continue a run: pass ``history["opt_state"]`` and the number of
+        updates already made. ``n`` steps and then ``m`` more equal ``n + m`` in one call.
+      patience: early stopping: stop when the validation objective (the training objective
+        without ``validation``) has not improved for this many *logged* steps; the best
+        params are returned and ``history["best_step"]`` says at which step they were logged.
+      stop_below: stop once the logged training objective is below this (FANN's desired
+        error); ``history["stop_step"]`` is the step where a run stopped, or -1. Stopping
+        freezes the params (no branch), so it works under ``vmap`` per member.
+      devices: more than one: data parallel. The batch axis of ``x``/``target`` (of each
+        minibatch) is sharded over a 1-D mesh of these devices, params are replicated; the
+        result equals the one-device run to float rounding. Spans hosts under
+        ``jax.distributed.initialize()`` (every process passes the same full arrays).
 
     Returns:
-      ``(params, history)``; ``history["loss"]`` holds the objective (loss + reg) *before*
-      each logged step, ``history["step"]`` those step indices, ``history["accuracy"]`` the
-      accuracy there for classification losses, and ``history["first_nonfinite_step"]`` is -1
+      ``(params, history)``; ``history["loss"]`` holds the objective (loss + reg) on the whole
+      training set in evaluation mode *before* each logged step, ``history["step"]`` those step
+      indices, ``history["accuracy"]`` the accuracy there for classification losses,
+      ``history["final_loss"]`` the objective of the returned params, ``history["opt_state"]``
+      the optimizer state after the last update, and ``history["first_nonfinite_step"]`` -1
       or the step where training diverged.
 
     Raises:
+      ValueError/TypeError: bad arguments, found on the host before compiling: wrong kinds
+        (an uncalled factory such as ``losses.l2``), empty or non-finite data or initial
+        params, labels out of range, a missing ``key``, an indivisible data-parallel batch.
+        Under ``jit``/``vmap`` only trace-time shape checks run.
       DivergenceError: (a ``FloatingPointError``) when called outside ``jit``/``vmap`` and the
-        objective became non-finite at step ``k`` (the objective of the params after ``k``
-        updates); ``.params`` are the params after ``k - 1`` updates, the last whose objective
-        was finite (recovered by replaying the run).
+        objective became non-finite at step ``k``; ``.params`` are the params after ``k - 1``
+        updates, the last whose objective was finite (recovered by replaying the run).
         Under ``jit``/``vmap`` nothing can raise: ``history["first_nonfinite_step"]`` records
-        per run the first *logged* step whose objective was non-finite (exactly ``k`` with
-        the default ``log_every=1``), and a diverged run's params are returned as they ended.
+        per run the first *logged* step whose objective was non-finite.
     """
-    _check_steps(steps, log_every)
-    runner = _get_runner(model, loss, optimizer, reg, backprop)
-    state = _initial_state(optimizer, params)
-    traced = _is_traced(params, x, target)
-    state, raw = _drive(
-        runner,
-        state,
-        {},
-        x,
-        target,
+    options = dict(
         steps=steps,
         log_every=log_every,
         unroll=unroll,
-        progress=_want_progress(progress, steps, traced),
+        batch_size=batch_size,
+        key=key,
+        validation=validation,
+        metrics=metrics,
+        start_step=start_step,
+        patience=patience,
+        stop_below=stop_below,
+    )
+    _check_call("fit", model, loss, optimizer, params, x, target, reg=reg, backprop=backprop,
+                options=options)  # fmt: skip
+    traced = not fitcheck.is_concrete(params, x, target, key, opt_state)
+    inputs = _inputs(x, target, options, key)
+    batch_sharding = None
+    devices = None if devices is None else placement.device_list(devices, "fit")
+    if devices is not None and len(devices) > 1:
+        params, opt_state, inputs, batch_sharding = _data_parallel(
+            devices, params, opt_state, inputs, batch_size
+        )
+    cfg = _config(options, batch_sharding)
+    state = initial_state(optimizer, params, cfg, opt_state)
+    runner = _get_runner(model, loss, optimizer, reg, backprop)
+    state, logs, finals = drive(
+        runner,
+        state,
+        inputs,
+        cfg,
+        progress=want_progress(progress, steps, traced),
         desc="fit",
         time_axis=0,
     )
-    history = _history(raw, state, steps, log_every)
-    if not _is_traced(state.first_bad_step) and int(state.first_bad_step) >= 0:
-        step = _first_nonfinite(runner, optimizer, params, x, target, int(state.first_bad_step))
-        history["first_nonfinite_step"] = np.int32(step)
-        # Every per-log-step entry (the step indices too) up to and including the bad step.
-        kept = {k: history[k][: step // log_every + 1] for k in (*raw, "step")}
-        last_finite = _replay(runner, optimizer, params, x, target, max(step - 1, 0))[0]
-        raise DivergenceError(step, last_finite, {**history, **kept})
-    return state.params, history
+    trained = finals.pop("params")
+    history = _history(logs, finals, state, cfg, start_step)
+    if not fitcheck.is_concrete(state.first_bad_step) or int(state.first_bad_step) < 0:
+        return trained, history
+
+    def replay(n: int, every: int | None):
+        if n == 0:
+            return params, np.zeros(0)
+        replay_cfg = RunConfig(steps=n, log_every=every or n, batch_size=cfg.batch_size,
+                               batch_sharding=batch_sharding)  # fmt: skip
+        replay_state = initial_state(optimizer, params, replay_cfg, opt_state)
+        replay_inputs = inputs._replace(validation=None, stop_below=None)
+        replay_state, replay_logs, _ = runner(replay_state, replay_inputs, cfg=replay_cfg)
+        return replay_state.params, replay_logs["loss"]
+
+    raise_divergence(replay, history, start_step, log_every, int(state.first_bad_step))
 
 
-def _replay(runner, optimizer, params, x, target, n_steps: int, log_every: int | None = None):
-    """``(params, history)`` after ``n_steps`` updates, re-running the deterministic step."""
-    if n_steps == 0:
-        return params, {}
-    state = _initial_state(optimizer, params)
-    log_every = log_every or n_steps
-    state, history = runner(state, {}, x, target, 0, steps=n_steps, log_every=log_every, unroll=1)
-    return state.params, history
-
-
-def _first_nonfinite(runner, optimizer, params, x, target, logged_bad: int) -> int:
-    """The exact first step with a non-finite objective, at or before the logged one."""
-    _, history = _replay(runner, optimizer, params, x, target, logged_bad + 1, log_every=1)
-    bad = np.flatnonzero(~np.isfinite(np.asarray(history["loss"])))
-    return int(bad[0]) if bad.size else logged_bad
+def _data_parallel(devices, params, opt_state, inputs: RunInputs, batch_size):
+    """Shard the batch axis over a 1-D mesh and replicate the rest; the minibatch sharding."""
+    n_dev = len(devices)
+    n = np.shape(inputs.x)[0]
+    per_update = n if batch_size is None else batch_size
+    if per_update % n_dev:
+        what = f"the batch of {n} examples" if batch_size is None else f"batch_size={batch_size}"
+        raise ValueError(
+            f"fit: data parallel over {n_dev} devices needs a batch that divides evenly; "
+            f"{what} does not divide by {n_dev} devices"
+        )
+    mesh = placement.mesh_1d(devices, "batch")
+    split, whole = placement.sharded(mesh, "batch"), placement.sharded(mesh, None)
+    data = placement.put((inputs.x, inputs.target), split if batch_size is None else whole)
+    validation = inputs.validation
+    if validation is not None:
+        fits = np.shape(validation[0])[0] % n_dev == 0
+        validation = tuple(placement.put(tuple(validation), split if fits else whole))
+    replicated = placement.put(
+        (params, opt_state, inputs.key, inputs.stop_below), whole
+    )  # opt_state None: initialised from the replicated params
+    params, opt_state, key, stop_below = replicated
+    inputs = inputs._replace(
+        x=data[0], target=data[1], validation=validation, key=key, stop_below=stop_below
+    )
+    return params, opt_state, inputs, (split if batch_size is not None else None)
 
 
 def init_ensemble(model: Layer, key: jax.Array, n: int, input_shape) -> Any:
     """Params of ``n`` members stacked on a leading axis, member ``i`` from ``split(key)[i]``."""
-    keys = jax.random.split(key, n)
-    return jax.vmap(lambda k: model.init(k, tuple(input_shape))[1])(keys)
-
-
-def _ensemble_size(params, hyper) -> int:
-    sizes = {int(leaf.shape[0]) for leaf in jax.tree.leaves((params, hyper))}
-    if len(sizes) != 1:
+    if not isinstance(model, Layer):
+        fitcheck.check_types("init_ensemble", model, None, None, None, "manual")
+    _positive_int("init_ensemble", "n", n)
+    _check_key_type("init_ensemble", key)
+    shape = (input_shape,) if isinstance(input_shape, int | np.integer) else tuple(input_shape)
+    if not all(isinstance(d, int | np.integer) and d > 0 for d in shape):
         raise ValueError(
-            f"fit_ensemble: every params leaf and hyperparameter needs the same leading ensemble "
-            f"axis; got sizes {sorted(sizes)}"
+            f"init_ensemble: input_shape must be the shape of one example, a tuple of positive "
+            f"ints such as (2,), got {input_shape!r}"
         )
-    return sizes.pop()
-
-
-def _with_hyperparams(opt_state, hyper: Mapping[str, jax.Array]):
-    """Write per-member values into an ``optax.inject_hyperparams`` state."""
-    names = [k for k in hyper if k != "reg_strength"]
-    if not names:
-        return opt_state
-    if not hasattr(opt_state, "hyperparams"):
-        raise ValueError(
-            f"fit_ensemble: hyperparams {names} need an optimizer built with "
-            "optax.inject_hyperparams, e.g. optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)"
-        )
-    unknown = sorted(set(names) - set(opt_state.hyperparams))
-    if unknown:
-        raise ValueError(
-            f"fit_ensemble: optimizer has no hyperparameters {unknown}; "
-            f"it has {sorted(opt_state.hyperparams)}"
-        )
-    values = dict(opt_state.hyperparams)
-    for name in names:
-        values[name] = jnp.asarray(hyper[name], jnp.asarray(values[name]).dtype)
-    return opt_state._replace(hyperparams=values)
-
-
-def _pad(tree, n_pad: int):
-    """Append ``n_pad`` copies of member 0 (healthy values; dropped after training)."""
-    if n_pad == 0:
-        return tree
-    return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], n_pad, axis=0)]), tree)
-
-
-def _shard(tree, mesh, spec):
-    sharding = jax.sharding.NamedSharding(mesh, spec)
-    return jax.tree.map(lambda a: jax.device_put(a, sharding), tree)
+    keys = jax.random.split(key, int(n))
+    return jax.vmap(lambda k: model.init(k, shape)[1])(keys)
 
 
 def fit_ensemble(
@@ -378,52 +378,99 @@ def fit_ensemble(
     progress: bool | None = None,
     unroll: int = 1,
     devices=None,
+    batch_size: int | None = None,
+    key: jax.Array | None = None,
+    validation: tuple[Any, Any] | None = None,
+    metrics: Mapping[str, Callable] | None = None,
+    opt_state: Any = None,
+    start_step: int = 0,
+    patience: int | None = None,
+    stop_below: float | None = None,
 ) -> tuple[Any, History]:
     """Train every member of an ensemble in one compiled program.
 
     ``params`` carry a leading ensemble axis (see `init_ensemble`); all members see the same
-    ``x`` and ``target``. ``hyperparams`` maps names to one value per member:
-    ``"learning_rate"`` (or any other hyperparameter of an ``optax.inject_hyperparams``
-    optimizer) and ``"reg_strength"`` (a factor on ``reg``). Values are data, not constants,
-    so a new sweep does not recompile.
+    ``x`` and ``target``. ``hyperparams`` maps names to one value per member (a scalar is given
+    to all): ``"learning_rate"`` (or any other hyperparameter of an
+    ``optax.inject_hyperparams`` optimizer that is not a schedule) and ``"reg_strength"`` (a
+    factor on ``reg``). Values are data, not constants, so a new sweep does not recompile, and
+    they keep a float dtype even if the optimizer was built with an int.
+
+    The keywords of `fit` work per member: with ``key``, member ``i`` uses
+    ``jax.random.fold_in(key, i)`` (its own data order and dropout masks); each member stops
+    on its own (``patience``/``stop_below`` freeze it); ``opt_state``/``start_step`` resume.
 
     With more than one device (``devices``, default ``jax.devices()``) the ensemble axis is
     sharded over a 1-D mesh; a size that does not divide evenly is padded with copies of
     member 0, and the padding dropped. Under ``jax.distributed.initialize()`` the same call
-    runs over every host's devices. Returns ``(params, history)`` with the ensemble axis
-    first; divergence is recorded per member in ``history["first_nonfinite_step"]``.
+    runs over every host's devices (results are then global arrays; gather them with
+    ``jax.experimental.multihost_utils.process_allgather``). Returns ``(params, history)``
+    with the ensemble axis first; divergence is recorded per member in
+    ``history["first_nonfinite_step"]``.
     """
-    _check_steps(steps, log_every)
-    hyper = {k: jnp.asarray(v) for k, v in (hyperparams or {}).items()}
-    n = _ensemble_size(params, hyper)
-    devices = list(jax.devices() if devices is None else devices)
-    n_pad = -n % len(devices)
-    params, hyper = _pad(params, n_pad), _pad(hyper, n_pad)
-
-    state = jax.vmap(functools.partial(_initial_state, optimizer))(params)
-    state = state._replace(opt_state=_with_hyperparams(state.opt_state, hyper))
-    if len(devices) > 1:
-        mesh = jax.sharding.Mesh(np.array(devices), ("ensemble",))
-        member, replicated = jax.sharding.PartitionSpec("ensemble"), jax.sharding.PartitionSpec()
-        state, hyper = _shard(state, mesh, member), _shard(hyper, mesh, member)
-        x, target = _shard(x, mesh, replicated), _shard(target, mesh, replicated)
-
-    runner = _get_runner(model, loss, optimizer, reg, backprop, ensemble=True)
-    # vmap needs a mapped hyperparameter dict even when there is none to sweep.
-    hyper = hyper or {"_member": jnp.zeros((n + n_pad,))}
-    state, raw = _drive(
-        runner,
-        state,
-        hyper,
-        x,
-        target,
+    who = "fit_ensemble"
+    options = dict(
         steps=steps,
         log_every=log_every,
         unroll=unroll,
-        progress=_want_progress(progress, steps, _is_traced(params, x, target)),
+        batch_size=batch_size,
+        key=key,
+        validation=validation,
+        metrics=metrics,
+        start_step=start_step,
+        patience=patience,
+        stop_below=stop_below,
+    )
+    _check_call(who, model, loss, optimizer, params, x, target, reg=reg, backprop=backprop,
+                options=options)  # fmt: skip
+    if hyperparams is not None and "reg_strength" in hyperparams and reg is None:
+        raise ValueError(
+            f"{who}: hyperparams['reg_strength'] scales reg, but reg=None: nothing to sweep "
+            "(pass e.g. reg=losses.l2(1.0))"
+        )
+    float_dtype = jnp.result_type(*jax.tree.leaves(params), jnp.float32)
+    if not jnp.issubdtype(float_dtype, jnp.floating):
+        float_dtype = jnp.float32
+    n = ensemble.size(params, hyperparams or {})
+    hyper = ensemble.hyper_values(hyperparams, n, float_dtype)
+    devices = placement.device_list(devices, who)
+    n_pad = -n % len(devices)
+
+    if opt_state is None:
+        opt_state = jax.vmap(optimizer.init)(params)
+    opt_state = ensemble.with_hyperparams(opt_state, hyper, float_dtype)
+    keys = None if key is None else ensemble.member_keys(key, n)
+    params, opt_state, keys, hyper = ensemble.pad((params, opt_state, keys, hyper), n_pad)
+    cfg = _config(options)
+    state = jax.vmap(lambda p, s: initial_state(optimizer, p, cfg, s))(params, opt_state)
+    inputs = _inputs(x, target, options, keys, hyper.get("reg_strength"))
+    if len(devices) > 1:
+        mesh = placement.mesh_1d(devices, "ensemble")
+        member, whole = placement.sharded(mesh, "ensemble"), placement.sharded(mesh, None)
+        state, keys, strength = placement.put((state, inputs.key, inputs.reg_strength), member)
+        shared = placement.put((inputs.x, inputs.target, inputs.validation, inputs.stop_below),
+                               whole)  # fmt: skip
+        inputs = inputs._replace(
+            x=shared[0],
+            target=shared[1],
+            validation=shared[2],
+            stop_below=shared[3],
+            key=keys,
+            reg_strength=strength,
+        )
+
+    runner = _get_runner(model, loss, optimizer, reg, backprop, ensemble_=True)
+    traced = not fitcheck.is_concrete(params, x, target)
+    state, logs, finals = drive(
+        runner,
+        state,
+        inputs,
+        cfg,
+        progress=want_progress(progress, steps, traced),
         desc=f"fit_ensemble[{n}]",
-        time_axis=1,  # history is (member, logged step)
+        time_axis=1,  # logs are (member, logged step)
     )
     if n_pad:
-        state, raw = jax.tree.map(lambda a: a[:n], (state, raw))
-    return state.params, _history(raw, state, steps, log_every)
+        state, logs, finals = jax.tree.map(lambda a: a[:n], (state, logs, finals))
+    trained = finals.pop("params")
+    return trained, _history(logs, finals, state, cfg, start_step)

@@ -450,7 +450,7 @@ def test_progress_bar_chunks_give_identical_results(capsys):
         assert_trees_close(p_bar, p_one, 0, 0)
         assert h_bar.keys() == h_one.keys()
         for key in h_one:
-            np.testing.assert_array_equal(h_bar[key], h_one[key])
+            assert_trees_close(h_bar[key], h_one[key], 0, 0)
         assert len(h_bar["loss"]) == 23
 
 
@@ -476,7 +476,7 @@ def test_accuracy_is_logged_for_classification_losses_only():
         _, p_reg = reg_model.init(jax.random.key(2), (2,))
         _, h = train.fit(reg_model, losses.mse, opt, p_reg, x, target, steps=3)
         assert "accuracy" not in h
-        assert set(h) == {"loss", "step", "first_nonfinite_step"}
+        assert set(h) == {"loss", "step", "first_nonfinite_step", "final_loss", "opt_state"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -522,9 +522,11 @@ def test_wrong_feature_dim_raises_naming_dense_before_training():
     x3 = jnp.asarray(np.concatenate([x_np, x_np[:, :1]], axis=1), jnp.float32)  # 3 features
     loss, opt = losses.softmax_cross_entropy(), optax.sgd(0.1)
     with count_compiles() as names:
-        with pytest.raises(ValueError, match=r"Dense\(4\).*\(\.\.\., 2\).*\(64, 3\)"):
+        with pytest.raises(
+            ValueError, match=r"(Dense\(4\)|mlp\(\[2, 4, 2\]).*\(\.\.\., 2\).*\(64, 3\)"
+        ):
             train.fit(model, loss, opt, params, x3, y, steps=10)
     assert runner_compiles(names) == []  # raised while tracing: no program was ever built
 
-    with pytest.raises(ValueError, match="softmax_cross_entropy"):
+    with pytest.raises(ValueError, match=r"x and target.*\(64, 2\).*\(10,\)"):
         train.fit(model, loss, opt, params, jnp.asarray(x_np, jnp.float32), y[:10], steps=10)
