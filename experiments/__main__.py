@@ -112,9 +112,30 @@ def select_device(platform: str | None) -> None:
     jax.config.update("jax_default_device", device)
 
 
+def enable_compile_cache() -> None:
+    """JAX's on-disk compilation cache, so a second run loads its programs instead of compiling.
+
+    In ``$JAXNN_COMPILE_CACHE`` (``0`` turns it off), default ``~/.cache/jaxnn/experiments``;
+    a cache already chosen (``JAX_COMPILATION_CACHE_DIR``) is kept. An application may enable
+    it; the jaxnn library never does.
+    """
+    import os
+
+    import jax
+
+    setting = os.environ.get("JAXNN_COMPILE_CACHE", "")
+    if setting == "0" or jax.config.jax_compilation_cache_dir:
+        return
+    from jaxnn import cache
+
+    default = os.path.join(os.path.expanduser("~"), ".cache", "jaxnn", "experiments")
+    cache.enable_persistent_cache(setting or default)
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     select_device(args.device)
+    enable_compile_cache()
 
     from experiments import REGISTRY, runner, spec
 
