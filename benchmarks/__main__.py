@@ -1,4 +1,4 @@
-"""``python -m benchmarks [W1 W2 W3 W4] [--quick] [--out PATH] [--readme README.md]``."""
+"""``python -m benchmarks [W1 ... W6] [--quick] [--out PATH] [--readme README.md]``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-WORKLOAD_NAMES = ("W1", "W2", "W3", "W4")
+WORKLOAD_NAMES = ("W1", "W2", "W3", "W4", "W5", "W6")
 
 
 def _pin_threads(n: int) -> None:
@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Same-work benchmarks: jaxnn vs plain JAX, NumPy, PyTorch, Flax, Equinox.",
     )
     p.add_argument("workloads", nargs="*", metavar="W", help=f"some of {', '.join(WORKLOAD_NAMES)}")
-    p.add_argument("--quick", action="store_true", help="steps / 100 (min 10), 1 repeat")
+    p.add_argument(
+        "--quick", action="store_true", help="steps / 100 (min 10; W5/W6: 1 epoch), 1 repeat"
+    )
+    p.add_argument("--epochs", type=int, help="W5/W6: train this many epochs (default 30)")
+    p.add_argument("--members", type=int, help="W6: this many networks (default 256)")
     p.add_argument("--out", help="JSON results (default: benchmarks/results/latest.json)")
     p.add_argument(
         "--readme",
@@ -46,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     for w in args.workloads:
         if w not in WORKLOAD_NAMES:
             p.error(f"unknown workload {w!r}; expected some of {', '.join(WORKLOAD_NAMES)}")
+    for flag in ("epochs", "members"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag} must be >= 1")
     if args.threads is not None:
         if args.threads < 1:
             p.error("--threads must be >= 1")
@@ -75,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         repeats=args.repeats,
         threads=args.threads,
+        epochs=args.epochs,
+        overrides={"W6": {"ensemble": args.members}} if args.members else None,
         checkpoint=lambda partial: write_json(partial, out),
     )
     path = write_json(results, out)

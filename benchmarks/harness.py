@@ -14,6 +14,7 @@ every call shows it there).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -150,11 +151,19 @@ def run_workload(
     quick: bool = False,
     repeats: int | None = None,
     steps: int | None = None,
+    overrides: dict | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
-    spec, data, init = wl.load(name)
+    """Time every contender on one workload. ``overrides`` replaces fields of its spec (e.g.
+    ``{"batch_size": 1437}``); minibatch workloads run whole epochs (``steps`` rounds up)."""
+    spec = wl.WORKLOADS[name]
+    if overrides:
+        spec = dataclasses.replace(spec, **overrides)
     if steps is None:
         steps = spec.quick_steps() if quick else spec.steps
+    if spec.minibatch:
+        steps = spec.epochs(steps) * spec.steps_per_epoch()
+    spec, data, init = wl.load(spec, steps)
     if repeats is None:
         repeats = 1 if quick else 5
     rows: dict[str, dict] = {}
@@ -209,7 +218,8 @@ def run_workload(
             row["times_s"].append(dt)
             last[cname] = params
 
-    cost = wl.dense_step_cost(spec, len(data["X"])) if not spec.ensemble else None
+    full_batch = not spec.ensemble and not spec.minibatch
+    cost = wl.dense_step_cost(spec, len(data["X"])) if full_batch else None
     for cname, row in rows.items():
         if cname not in last:
             continue
@@ -232,11 +242,16 @@ def run_workload(
                 f"{row['steady_compiles']} compilations during {len(row['times_s'])} "
                 "steady-state calls"
             )
-    for ref_key, ref in (("ratio", REFERENCE), ("ratio_plain_jax", FLOOR)):
-        ref_t = rows.get(ref, {}).get("median_s")
+    ratios = (
+        ("ratio", REFERENCE, "median_s"),
+        ("ratio_plain_jax", FLOOR, "median_s"),
+        ("first_ratio_plain_jax", FLOOR, "first_call_s"),
+    )
+    for ref_key, ref, time_key in ratios:
+        ref_t = rows.get(ref, {}).get(time_key)
         for row in rows.values():
-            if ref_t and row.get("median_s"):
-                row[ref_key] = row["median_s"] / ref_t
+            if ref_t and row.get(time_key):
+                row[ref_key] = row[time_key] / ref_t
 
     return {
         "name": name,
@@ -247,6 +262,10 @@ def run_workload(
         "steps": steps,
         "repeats": repeats,
         "ensemble": spec.ensemble,
+        "minibatch": spec.minibatch,
+        "epochs": spec.epochs(steps) if spec.minibatch else None,
+        "batch_size": spec.batch_size,
+        "overrides": dict(overrides or {}),
         "step_cost": cost,
         "rows": list(rows.values()),
     }
@@ -261,12 +280,16 @@ def run_suite(
     steps: int | None = None,
     peaks: bool = True,
     threads: int | None = None,
+    overrides: dict[str, dict] | None = None,
+    epochs: int | None = None,
     checkpoint: Callable[[dict], object] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Run the benchmark and return the results dict (what ``--out`` writes as JSON).
 
     ``threads`` only records what the caller pinned (see ``python -m benchmarks --threads``);
+    ``overrides[name]`` replaces fields of that workload's spec; ``epochs`` sets the length of
+    the minibatch workloads (W5/W6; ``steps`` then applies to the others only);
     ``checkpoint(results)`` is called after every workload with the results so far.
     """
     names = list(workloads or wl.WORKLOADS)
@@ -291,8 +314,18 @@ def run_suite(
     t0 = time.perf_counter()
     for n in names:
         log(f"{n}: {wl.WORKLOADS[n].description}")
+        spec = wl.WORKLOADS[n]
+        n_steps = steps
+        if spec.minibatch and epochs is not None:
+            n_steps = epochs * spec.steps_per_epoch()
         res = run_workload(
-            n, [CONTENDERS[c] for c in cnames], quick=quick, repeats=repeats, steps=steps, log=log
+            n,
+            [CONTENDERS[c] for c in cnames],
+            quick=quick,
+            repeats=repeats,
+            steps=n_steps,
+            overrides=(overrides or {}).get(n),
+            log=log,
         )
         results["workloads"][n] = res
         log(render_workload(res, results.get("peaks")))
@@ -339,23 +372,49 @@ def _fmt_rate(r: float | None) -> str:
     return f"{r:.0f}"
 
 
+def _fmt_acc(row: dict, ens: bool) -> str:
+    if "val_accuracy" not in row:
+        return "—"
+    acc = f"{100 * row['val_accuracy']:.1f}%"
+    return f"{acc} (min {100 * row['val_accuracy_min']:.1f}%)" if ens else acc
+
+
+def _run_line(res: dict) -> str:
+    line = f"{res['steps']} steps, {res['dtype']}, median of {res['repeats']} alternated run(s)."
+    if res.get("minibatch"):
+        line = (
+            f"{res['epochs']} epoch(s) of {res['steps'] // res['epochs']} updates "
+            f"(batch {res['batch_size']}) = {res['steps']} steps, {res['dtype']}, median of "
+            f"{res['repeats']} alternated run(s)."
+        )
+    if res.get("overrides"):
+        line += f" Changed from the full workload: {res['overrides']}."
+    return line
+
+
 def render_workload(res: dict, peaks: dict | None = None) -> str:
     """One workload's Markdown table."""
     ens = bool(res.get("ensemble"))
+    mini = bool(res.get("minibatch"))
     cost = res.get("step_cost")
     wide = res["name"] == "W4" and cost is not None
-    head = ["contender", "median time", "first call", "final loss", "× jaxnn-manual", "× plain-jax"]
+    head = [
+        "contender",
+        "median time",
+        "first call",
+        "val loss" if mini else "final loss",
+        "× jaxnn-manual",
+        "× plain-jax",
+        "first call × plain-jax",
+    ]
+    if mini:
+        head.append("val accuracy")
     if ens:
-        head += ["networks·steps/s", "converged"]
+        head += ["networks·steps/s"] + ([] if mini else ["converged"])
     if wide:
         head += ["GFLOP/s", "GB/s"]
     head.append("note")
-    lines = [
-        f"### {res['name']} {res['title']} — {res['description']}",
-        "",
-        f"{res['steps']} steps, {res['dtype']}, median of {res['repeats']} alternated run(s).",
-        "",
-    ]
+    lines = [f"### {res['name']} {res['title']} — {res['description']}", "", _run_line(res), ""]
     caveat = res.get("caveat")
     if caveat is None and res["name"] in wl.WORKLOADS:
         caveat = wl.WORKLOADS[res["name"]].caveat
@@ -379,12 +438,14 @@ def render_workload(res: dict, peaks: dict | None = None) -> str:
             loss,
             _fmt_ratio(row.get("ratio")),
             _fmt_ratio(row.get("ratio_plain_jax")),
+            _fmt_ratio(row.get("first_ratio_plain_jax")),
         ]
+        if mini:
+            cells.append(_fmt_acc(row, ens))
         if ens:
-            cells += [
-                _fmt_rate(row.get("network_steps_per_s")),
-                str(row["converged"]) if "converged" in row else "—",
-            ]
+            cells.append(_fmt_rate(row.get("network_steps_per_s")))
+            if not mini:
+                cells.append(str(row["converged"]) if "converged" in row else "—")
         if wide:
             cells += [
                 f"{row['gflops']:.2f}" if "gflops" in row else "—",

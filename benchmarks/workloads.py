@@ -1,8 +1,13 @@
-"""The four benchmark workloads: specs, data, initial weights and ONE float64 loss evaluator.
+"""The benchmark workloads: specs, data, initial weights and ONE float64 loss evaluator.
 
 Every contender receives the same NumPy data and the same NumPy initial weights (drawn once
 here from fixed seeds) and returns its final weights; `evaluate` then scores all of them with
 the same float64 NumPy code, so equal work shows up as equal loss.
+
+W1-W4 are full-batch gradient descent. W5/W6 train on minibatches (Adam, a fresh shuffle
+each epoch) and validate on held-out digits every epoch; their data carries the shared data
+order (``data["orders"]``: one permutation per epoch, and per member for W6) for the
+contenders that can take one, and they are scored on the held-out set.
 
 Canonical params (what contenders receive and must return): a list with one dict per Dense
 layer, ``{"w": (in, out), "b": (out,)}`` (no ``"b"`` when the workload has no biases). For an
@@ -26,7 +31,7 @@ class Workload:
     name: str  # "W1"
     title: str  # "moons"
     sizes: tuple[int, ...]  # layer widths, input first
-    hidden: str  # hidden activation: "tanh" | "sigmoid"
+    hidden: str  # hidden activation: "tanh" | "sigmoid" | "relu"
     output: str  # "logits" (softmax cross-entropy on logits) | "sigmoid"
     loss: str  # "sum_ce" | "mean_ce" | "half_sse" | "mse"
     lr: float
@@ -37,13 +42,40 @@ class Workload:
     ensemble: int = 0  # number of independent members (0: a single network)
     description: str = ""
     caveat: str = ""  # what a reader of the final-loss column must know
+    optimizer: str = "sgd"  # "sgd" (plain gradient descent) | "adam" (optax/PyTorch defaults)
+    batch_size: int = 0  # 0: full batch; else minibatches, N // batch_size updates an epoch
+    n_val: int = 0  # held-out examples (validated once per epoch; the score is on them)
 
     @property
     def np_dtype(self):
         return np.dtype(self.dtype)
 
+    @property
+    def minibatch(self) -> bool:
+        return self.batch_size > 0
+
     def quick_steps(self) -> int:
+        if self.minibatch:  # one epoch
+            return self.steps // self.epochs()
         return max(10, self.steps // 100)
+
+    def steps_per_epoch(self, n_train: int | None = None) -> int:
+        """Updates per epoch: ``n_train // batch_size`` (the ragged remainder is skipped)."""
+        if not self.minibatch:
+            return 1
+        n = DIGITS_N - self.n_val if n_train is None else n_train
+        return n // self.batch_size
+
+    def epochs(self, steps: int | None = None) -> int:
+        """Whole epochs in ``steps`` updates (minibatch workloads run whole epochs only)."""
+        spe = self.steps_per_epoch()
+        return -(-(self.steps if steps is None else steps) // spe)
+
+
+DIGITS_N = 1797  # UCI optdigits as scikit-learn ships them
+DIGITS_VAL = 360  # held out (20 %)
+DIGITS_EPOCHS = 30
+DIGITS_STEPS = DIGITS_EPOCHS * ((DIGITS_N - DIGITS_VAL) // 32)  # 30 epochs of 44 updates
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -106,6 +138,37 @@ WORKLOADS: dict[str, Workload] = {
             description="10 000-point moons (noise 0.2), 2-256-2 tanh/softmax, mean CE + "
             "l2(1e-3), lr 0.5, full batch",
         ),
+        Workload(
+            "W5",
+            "digits",
+            (64, 128, 10),
+            "relu",
+            "logits",
+            "mean_ce",
+            lr=1e-3,
+            steps=DIGITS_STEPS,
+            optimizer="adam",
+            batch_size=32,
+            n_val=DIGITS_VAL,
+            description="8×8 digits (1 437 train / 360 held out), 64-128-10 ReLU/softmax, "
+            "mean CE, Adam 1e-3, batch 32, 30 epochs shuffled, validation every epoch",
+        ),
+        Workload(
+            "W6",
+            "digits ensemble",
+            (64, 128, 10),
+            "relu",
+            "logits",
+            "mean_ce",
+            lr=1e-3,
+            steps=DIGITS_STEPS // 6,  # 5 epochs: 256 × 30 epochs is ~0.6 TFLOP, minutes here
+            optimizer="adam",
+            batch_size=32,
+            n_val=DIGITS_VAL,
+            ensemble=256,
+            description="256 digits MLPs (W5's net), each its own init and data order, in one "
+            "program; Adam 1e-3, batch 32, 5 epochs, validation every epoch",
+        ),
     )
 }
 
@@ -146,9 +209,52 @@ XOR_Y = np.array([[0], [1], [1], [0]], dtype=np.float64)
 TRASK_X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float64)
 
 
-def make_data(spec: Workload) -> dict[str, np.ndarray]:
-    """``{"X": inputs in the workload's dtype, "y": int32 labels or float targets (n, 1)}``."""
+def load_digits_np() -> tuple[np.ndarray, np.ndarray]:
+    """The 1 797 digits as ``(x (1797, 64) float64 in [0, 1], y (1797,) int32)``.
+
+    From `jaxnn.datasets.digits` when this jaxnn has it, else from scikit-learn's copy of the
+    same UCI data (both are the optdigits test set that scikit-learn ships).
+    """
+    try:
+        from jaxnn.datasets import digits
+
+        x, y = digits()
+    except (ImportError, AttributeError):
+        from sklearn.datasets import load_digits
+
+        x, y = load_digits(return_X_y=True)
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.int32)
+    if x.max() > 1.0:  # raw pixel counts 0..16
+        x = x / 16.0
+    return x, y
+
+
+def make_orders(spec: Workload, n: int, steps: int) -> np.ndarray:
+    """The shared data order: one permutation of the ``n`` training examples per epoch,
+    int32 ``(epochs, n)``, or ``(members, epochs, n)`` for an ensemble (member ``i`` draws from
+    its own seed), enough epochs for ``steps`` updates."""
+    epochs = spec.epochs(steps)
+
+    def member(seed: int) -> np.ndarray:
+        rng = np.random.RandomState(seed)
+        return np.stack([rng.permutation(n) for _ in range(epochs)]).astype(np.int32)
+
+    if spec.ensemble:
+        return np.stack([member(1000 + i) for i in range(spec.ensemble)])
+    return member(5)
+
+
+def make_data(spec: Workload, steps: int | None = None) -> dict[str, np.ndarray]:
+    """``{"X": inputs in the workload's dtype, "y": int32 labels or float targets (n, 1)}``;
+    minibatch workloads add ``"X_val"``, ``"y_val"`` and ``"orders"`` (see `make_orders`)."""
     dt = spec.np_dtype
+    if spec.minibatch:
+        x, y = load_digits_np()
+        split = np.random.RandomState(55).permutation(len(x))
+        val, tr = split[: spec.n_val], split[spec.n_val :]
+        data = {"X": x[tr].astype(dt), "y": y[tr], "X_val": x[val].astype(dt), "y_val": y[val]}
+        data["orders"] = make_orders(spec, len(tr), spec.steps if steps is None else steps)
+        return data
     if spec.name == "W1":
         with np.load(DATA_DIR / "moons200.npz") as f:
             X, y = f["X"], f["y"]
@@ -195,6 +301,20 @@ def make_init(spec: Workload) -> list[dict[str, np.ndarray]]:
             {"w": rng.randn(n_in, n_out) / np.sqrt(n_in), "b": np.zeros(n_out)}
             for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
         ]
+    elif spec.minibatch:
+        # scikit-learn's MLP initialisation (Glorot uniform, bound sqrt(6 / (in + out)), for
+        # weights and biases alike), so that its own init is the same distribution.
+        members = spec.ensemble or 1
+        rngs = [np.random.RandomState(6000 + i) for i in range(members)]
+        layers = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+            bound = np.sqrt(6.0 / (n_in + n_out))
+            draws = [
+                (r.uniform(-bound, bound, (n_in, n_out)), r.uniform(-bound, bound, n_out))
+                for r in rngs
+            ]
+            w, b = (np.stack(d) for d in zip(*draws, strict=True))
+            layers.append({"w": w, "b": b} if spec.ensemble else {"w": w[0], "b": b[0]})
     else:
         raise KeyError(spec.name)
     return [{k: np.ascontiguousarray(v, dtype=dt) for k, v in layer.items()} for layer in layers]
@@ -214,7 +334,7 @@ def forward64(spec: Workload, params, X) -> np.ndarray:
 
     For an ensemble, params carry a leading member axis and the result is (members, n, out).
     """
-    act = {"tanh": np.tanh, "sigmoid": _sigmoid}[spec.hidden]
+    act = {"tanh": np.tanh, "sigmoid": _sigmoid, "relu": lambda z: np.maximum(z, 0.0)}[spec.hidden]
     h = np.asarray(X, np.float64)
     n_layers = len(params)
     for i, layer in enumerate(params):
@@ -237,7 +357,8 @@ def member_losses(spec: Workload, params, data) -> np.ndarray:
     if spec.loss in ("sum_ce", "mean_ce"):
         z = out - out.max(axis=-1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-        nll = -np.take_along_axis(logp, np.asarray(y, np.int64)[..., None], axis=-1)[..., 0]
+        idx = np.broadcast_to(np.asarray(y, np.int64)[..., None], (*logp.shape[:-1], 1))
+        nll = -np.take_along_axis(logp, idx, axis=-1)[..., 0]
         loss = nll.sum(axis=-1) if spec.loss == "sum_ce" else nll.mean(axis=-1)
     else:
         sq = (out - np.asarray(y, np.float64)) ** 2
@@ -251,7 +372,20 @@ def member_losses(spec: Workload, params, data) -> np.ndarray:
 
 def evaluate(spec: Workload, params, data) -> dict:
     """``{"loss": float}`` (the mean over members for an ensemble) plus, for an ensemble,
-    ``"converged"``: how many members have max |pred − y| < 0.1."""
+    ``"converged"``: how many members have max |pred − y| < 0.1.
+
+    Minibatch workloads are scored on the held-out set: ``"loss"`` is its mean CE,
+    ``"val_accuracy"`` its accuracy (both the mean over members for an ensemble; there also
+    ``"val_accuracy_min"``, the worst member)."""
+    if spec.minibatch:
+        held_out = {"X": data["X_val"], "y": data["y_val"]}
+        logits = forward64(spec, params, held_out["X"])
+        acc = (logits.argmax(axis=-1) == held_out["y"]).mean(axis=-1)
+        return {
+            "loss": float(np.mean(member_losses(spec, params, held_out))),
+            "val_accuracy": float(np.mean(acc)),
+            "val_accuracy_min": float(np.min(acc)),
+        }
     losses = member_losses(spec, params, data)
     result = {"loss": float(np.mean(losses))}
     if spec.ensemble:
@@ -297,7 +431,8 @@ def dense_step_cost(spec: Workload, n: int) -> dict[str, float]:
     return {"flops": float(flops), "bytes": float(bytes_min), "matmul_flops": float(matmul)}
 
 
-def load(name: str):
-    """``(spec, data, init)`` of a workload by name."""
-    spec = WORKLOADS[name]
-    return spec, make_data(spec), make_init(spec)
+def load(name: str | Workload, steps: int | None = None):
+    """``(spec, data, init)`` of a workload (by name, or a spec such as a ``replace``d one);
+    ``steps`` sizes the data order of a minibatch workload (default: the spec's steps)."""
+    spec = WORKLOADS[name] if isinstance(name, str) else name
+    return spec, make_data(spec, steps), make_init(spec)

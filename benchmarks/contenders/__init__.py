@@ -1,7 +1,8 @@
 """Contenders: one module per family, each registering `Contender`s in `CONTENDERS`.
 
-A contender's ``train(spec, data, init, steps)`` runs ``steps`` full-batch gradient-descent
-updates of the workload's math from the given NumPy initial weights and returns the final
+A contender's ``train(spec, data, init, steps)`` runs ``steps`` updates of the workload's
+math (full-batch gradient descent for W1-W4; Adam on shuffled minibatches with a held-out
+evaluation every epoch for W5/W6) from the given NumPy initial weights and returns the final
 weights in the canonical layout of `benchmarks.workloads` (any array type that
 ``np.asarray`` understands; JAX arrays are blocked on by the harness, inside the timing).
 Whatever a contender compiles it caches across calls, so repeated calls measure steady state.
@@ -47,6 +48,8 @@ class Contender:
 
 
 _BENCH = "pip install 'jaxnn[bench]'"
+_FULL_BATCH = ("W1", "W2", "W3", "W4")
+_MINIBATCH = ("W5", "W6")
 
 CONTENDERS: dict[str, Contender] = {
     c.name: c
@@ -64,10 +67,24 @@ CONTENDERS: dict[str, Contender] = {
             "jaxnn.train.fit / fit_ensemble, jax.grad through apply",
         ),
         Contender(
+            "jaxnn-manual-logged",
+            "jaxnn_fit",
+            ("jaxnn.train", "jaxnn.losses"),
+            "W1 only: jaxnn-manual logging every steps/20 (1 000) steps instead of once",
+            workloads=("W1",),
+        ),
+        Contender(
             "plain-jax",
             "plain_jax",
             ("jax",),
-            "hand-written lax.scan + jax.grad in one jax.jit (vmap over members for W3)",
+            "hand-written lax.scan + jax.grad in one jax.jit (vmap over members for W3/W6)",
+        ),
+        Contender(
+            "plain-jax-loop",
+            "plain_jax",
+            ("jax", "optax"),
+            "W5/W6: a jitted jax.grad + optax step called from a Python batch loop",
+            workloads=_MINIBATCH,
         ),
         Contender(
             "numpy",
@@ -75,12 +92,23 @@ CONTENDERS: dict[str, Contender] = {
             ("numpy",),
             "the tutorials' Python loop with manual backprop (batched einsum/matmul for W3)",
             is_jax=False,
+            workloads=_FULL_BATCH,
+        ),
+        Contender(
+            "sklearn",
+            "sklearn_mlp",
+            ("sklearn",),
+            "W5: scikit-learn's MLPClassifier (solver adam), partial_fit once per epoch",
+            is_jax=False,
+            workloads=("W5",),
+            install_hint=_BENCH,
         ),
         Contender(
             "torch",
             "pytorch",
             ("torch",),
-            "PyTorch CPU eager, autograd + torch.optim.SGD, Python loop (bmm over members for W3)",
+            "PyTorch CPU eager, autograd + torch.optim (bmm over members for W3; DataLoader for "
+            "W5; the torch.func ensemble recipe for W6)",
             is_jax=False,
             install_hint=_BENCH,
         ),
@@ -106,6 +134,7 @@ CONTENDERS: dict[str, Contender] = {
             ("flax.nnx", "optax"),
             "flax.nnx module + nnx.Optimizer, nnx.jit step (nnx.cached_partial) called from a "
             "Python loop",
+            workloads=(*_FULL_BATCH, "W5"),
             install_hint=_BENCH,
         ),
         Contender(

@@ -1,8 +1,11 @@
 """Equinox, as its users write it: an ``eqx.Module`` of ``eqx.nn.Linear`` layers applied to
 one example (``jax.vmap`` over the batch), ``optax.sgd``, an ``eqx.filter_jit`` train step
-called from a Python loop. For the ensemble workload the models are stacked with
+called from a Python loop. For the ensemble workloads the models are stacked with
 ``eqx.filter_vmap`` and the per-member ``value_and_grad`` is ``eqx.filter_vmap``ped inside the
 jitted step. The step is defined once per workload and reused across calls.
+
+W5/W6 use ``optax.adam`` and the shared minibatch loop (`minibatch.python_loop`), with a
+``filter_jit``ted held-out evaluation after each epoch; in W6 each member gets its own batch.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from benchmarks.contenders.minibatch import python_loop
 from benchmarks.workloads import Workload
 
-_ACT = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid}
+_ACT = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu}
 
 
 class MLP(eqx.Module):
@@ -64,7 +68,7 @@ _BUILT: dict = {}
 
 
 def _build(spec: Workload):
-    optim = optax.sgd(spec.lr)
+    optim = optax.adam(spec.lr) if spec.optimizer == "adam" else optax.sgd(spec.lr)
 
     def loss_fn(model, x, y):
         out = jax.vmap(model)(x)
@@ -82,9 +86,15 @@ def _build(spec: Workload):
             loss = loss + spec.l2 / 2 * sum(jnp.sum(layer.weight**2) for layer in model.layers)
         return loss
 
+    def held_out(model, x, y):
+        logits = jax.vmap(model)(x)
+        return loss_fn(model, x, y), jnp.mean(jnp.argmax(logits, axis=-1) == y)
+
     grad_fn = eqx.filter_value_and_grad(loss_fn)
     if spec.ensemble:
-        grad_fn = eqx.filter_vmap(grad_fn, in_axes=(eqx.if_array(0), None, None))
+        data_axis = 0 if spec.minibatch else None  # W6: every member its own batch
+        grad_fn = eqx.filter_vmap(grad_fn, in_axes=(eqx.if_array(0), data_axis, data_axis))
+        held_out = eqx.filter_vmap(held_out, in_axes=(eqx.if_array(0), None, None))
 
     @eqx.filter_jit
     def step(model, opt_state, x, y):
@@ -97,16 +107,26 @@ def _build(spec: Workload):
         template = eqx.filter_vmap(lambda k: MLP(spec, k))(keys)
     else:
         template = MLP(spec, jax.random.key(0))
-    return template, optim, step
+    return template, optim, step, eqx.filter_jit(held_out)
 
 
 def train(spec: Workload, data, init, steps):
     if spec not in _BUILT:
         _BUILT[spec] = _build(spec)
-    template, optim, step = _BUILT[spec]
+    template, optim, step, held_out = _BUILT[spec]
     stacked = bool(spec.ensemble)
     model = _load(template, init, stacked)
     opt_state = optim.init(eqx.filter(model, eqx.is_array))
+    if spec.minibatch:
+
+        def batch_step(state, xb, yb):
+            return step(*state, xb, yb)[:2]
+
+        def evaluate(state, xv, yv):
+            return held_out(state[0], xv, yv)
+
+        (model, _), _ = python_loop(spec, data, steps, (model, opt_state), batch_step, evaluate)
+        return _export(model, stacked)
     x, y = jnp.asarray(data["X"]), jnp.asarray(data["y"])
     for _ in range(steps):
         model, opt_state, loss = step(model, opt_state, x, y)

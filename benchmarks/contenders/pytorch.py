@@ -4,7 +4,8 @@ For the ensemble workload the members are batched the fastest honest way eager P
 offers: weights as (members, in, out) tensors and ``torch.baddbmm`` over the member axis.
 ``torch-compile`` runs that same batched step under ``torch.compile`` (W3 only); when the
 compiler cannot work here (no C++ toolchain, unsupported platform) the contender raises and
-the harness reports the error instead of a time.
+the harness reports the error instead of a time. The minibatch workloads (W5's
+``DataLoader``, W6's ``torch.func`` ensemble) are in `pytorch_minibatch`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 
 from benchmarks.workloads import Workload
 
-_ACT = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
+_ACT = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu}
 _DTYPE = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -132,6 +133,11 @@ def _train_ensemble(spec: Workload, data, init, steps):
 
 
 def train(spec: Workload, data, init, steps):
+    if spec.minibatch:  # W5 / W6: DataLoader, and the torch.func ensemble recipe
+        from benchmarks.contenders import pytorch_minibatch as mb
+
+        fn = mb.train_ensemble if spec.ensemble else mb.train_single
+        return fn(spec, data, init, steps, MLP)
     if spec.ensemble:
         return _train_ensemble(spec, data, init, steps)
     return _train_single(spec, data, init, steps)
