@@ -23,6 +23,7 @@ from jaxnn.losses import Loss, Regularizer
 from jaxnn.paramcheck import ParamsError
 from jaxnn.spec import from_spec, register_layer
 from jaxnn.summary import summary
+from jaxnn.vjpcheck import check_vjp
 
 __version__ = "0.2.0"
 
@@ -48,6 +49,7 @@ __all__ = [
     "Tanh",
     "autodiff_grad",
     "check_grads",
+    "check_vjp",
     "datasets",
     "grad",
     "init",
