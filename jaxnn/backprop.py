@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn import validate
 from jaxnn.layers import Layer, apply_layer, vjp_layer
 from jaxnn.losses import Loss, Regularizer
 
@@ -85,22 +86,35 @@ def value_grad_and_pred(model: Layer, loss: Loss, *, reg=None, backprop: str = "
     raise ValueError(f"backprop must be 'manual' or 'autodiff', got {backprop!r}")
 
 
+def _checked(where: str, model, loss, reg, backprop: str, pick) -> GradFn:
+    """The public gradient functions: argument kinds are checked when they are built, the data
+    on every call with concrete arrays (host-side, `jaxnn.validate`; skipped under ``jit``)."""
+    validate.require_layer(model, where)
+    validate.require_loss(loss, where)
+    validate.require_regularizer(reg, where)
+    f = value_grad_and_pred(model, loss, reg=reg, backprop=backprop)
+
+    def call(params, x, target, *, key=None):
+        if not validate.is_traced(params, x, target):
+            validate.check_data(loss, x, target, where=where, model=model, params=params)
+        return pick(f(params, x, target, key))
+
+    return call
+
+
 def value_and_grad(model: Layer, loss: Loss, *, reg: Regularizer | None = None) -> GradFn:
     """Hand-written path: ``f(params, x, target, *, key=None) -> (loss + reg, grads)``."""
-    f = value_grad_and_pred(model, loss, reg=reg, backprop="manual")
-    return lambda params, x, target, *, key=None: f(params, x, target, key)[:2]
+    return _checked("jaxnn.value_and_grad", model, loss, reg, "manual", lambda out: out[:2])
 
 
 def grad(model: Layer, loss: Loss, *, reg: Regularizer | None = None) -> GradFn:
     """Hand-written path: ``g(params, x, target, *, key=None) -> grads`` (like ``params``)."""
-    f = value_grad_and_pred(model, loss, reg=reg, backprop="manual")
-    return lambda params, x, target, *, key=None: f(params, x, target, key)[1]
+    return _checked("jaxnn.grad", model, loss, reg, "manual", lambda out: out[1])
 
 
 def autodiff_grad(model: Layer, loss: Loss, *, reg: Regularizer | None = None) -> GradFn:
     """``jax.grad`` through ``model.apply``: ``g(params, x, target, *, key=None) -> grads``."""
-    f = value_grad_and_pred(model, loss, reg=reg, backprop="autodiff")
-    return lambda params, x, target, *, key=None: f(params, x, target, key)[1]
+    return _checked("jaxnn.autodiff_grad", model, loss, reg, "autodiff", lambda out: out[1])
 
 
 def _zero_cotangent_for_ints(x, dx):
