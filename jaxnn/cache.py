@@ -145,6 +145,19 @@ def memoize(builder: Callable, *objs: Any, **static: Any) -> Any:
     return value
 
 
+def explain(obj: Any) -> str | None:
+    """Why ``obj`` is keyed by identity (what the fingerprint could not describe), or None."""
+    if obj is None or isinstance(obj, (str, bool, int, float, complex)) or _spec_key(obj):
+        return None
+    try:
+        hash(("fingerprint", _Walk().value(obj)))
+    except _Unknown as e:
+        return f"cannot fingerprint {e}"
+    except (TypeError, ValueError, RecursionError) as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
 def cache_info() -> CacheInfo:
     """Hits, misses and size of the `memoize` cache."""
     with _lock:
@@ -192,7 +205,7 @@ def _compute_key(obj: Any) -> Hashable:
         key = ("fingerprint", _Walk().value(obj))
         hash(key)
         return key
-    except (_Unknown, TypeError, ValueError, RecursionError):
+    except (_Unknown, TypeError, ValueError, RecursionError):  # see explain(obj)
         return ("id", type(obj).__qualname__, id(obj))
 
 
@@ -258,6 +271,9 @@ class _Walk:
             return ("partial", _type_name(o), *map(self.value, parts))
         if isinstance(o, types.MethodType):
             return ("method", self.value(o.__func__), self.value(o.__self__))
+        if _is_custom_derivative(o):  # jax.custom_vjp / custom_jvp (jaxnn.manual_vjp uses one)
+            fields = sorted((k, v) for k, v in vars(o).items() if not k.startswith("__"))
+            return (_type_name(o), tuple((k, self.value(v)) for k, v in fields))
         if isinstance(o, (tuple, list)):  # NamedTuples (optax's, jaxnn's) included
             return (_type_name(o), tuple(self.value(x) for x in o))
         if isinstance(o, dict):  # insertion order kept: a different order is only a miss
@@ -268,7 +284,7 @@ class _Walk:
         if dataclasses.is_dataclass(o) and not isinstance(o, type):
             fields = tuple((f.name, self.value(getattr(o, f.name))) for f in dataclasses.fields(o))
             return (_type_name(o), fields)
-        raise _Unknown(type(o).__qualname__)
+        raise _Unknown(f"a {type(o).__qualname__} object")
 
     def _function(self, fn: types.FunctionType) -> Hashable:
         module = fn.__globals__.get("__name__", "")
@@ -332,6 +348,14 @@ def _simple(o: Any) -> Hashable | None:
         if isinstance(o, (type, types.BuiltinFunctionType, np.ufunc)):
             raise _Unknown(repr(o))
     return None
+
+
+def _is_custom_derivative(o: Any) -> bool:
+    t = type(o)
+    return t.__module__ == "jax._src.custom_derivatives" and t.__name__ in (
+        "custom_vjp",
+        "custom_jvp",
+    )
 
 
 def _is_array(o: Any) -> bool:

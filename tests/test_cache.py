@@ -23,7 +23,7 @@ import optax
 import pytest
 from conftest import assert_trees_close, count_compiles
 
-from jaxnn import cache, layers, losses, train
+from jaxnn import cache, layers, losses, manual_vjp, train
 
 # --------------------------------------------------------------------------------------------
 # Helpers at module level: a mask/schedule defined once is the same function in every build.
@@ -73,6 +73,7 @@ SAME = {
     "sce-sum": lambda: losses.softmax_cross_entropy(reduction="sum"),
     "mse": lambda: losses.mse,
     "mlp": lambda: layers.mlp([2, 3, 2], activation="tanh"),
+    "manual_vjp": lambda: manual_vjp(layers.mlp([2, 3, 2])),
 }
 
 
@@ -181,6 +182,10 @@ DIFFERENT = {
         lambda: losses.softmax_cross_entropy(reduction="sum"),
     ),
     "mlp width": (lambda: layers.mlp([2, 3, 2]), lambda: layers.mlp([2, 4, 2])),
+    "manual_vjp width": (
+        lambda: manual_vjp(layers.mlp([2, 3, 2])),
+        lambda: manual_vjp(layers.mlp([2, 4, 2])),
+    ),
     "mlp activation": (
         lambda: layers.mlp([2, 3, 2], activation="tanh"),
         lambda: layers.mlp([2, 3, 2], activation="sigmoid"),
@@ -214,8 +219,14 @@ def test_unknown_objects_fall_back_to_identity():
     for make in (lambda: optax.sgd(Schedule()), lambda: optax.sgd(jax.jit(lambda c: 0.1))):
         a, b = make(), make()
         assert cache.math_key(a)[0] == "id"
+        assert "cannot fingerprint" in cache.explain(a)
         assert cache.math_key(a) == cache.math_key(a)  # stable for one object
         assert cache.math_key(a) != cache.math_key(b)  # never shared between two
+
+
+def test_explain_is_none_for_keyed_objects():
+    assert cache.explain(optax.adam(1e-3)) is None
+    assert cache.explain(layers.mlp([2, 3, 1])) is None
 
 
 def test_an_optimizer_closing_over_a_tracer_is_keyed_by_identity():
