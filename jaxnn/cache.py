@@ -274,16 +274,20 @@ class _Walk:
         if _is_custom_derivative(o):  # jax.custom_vjp / custom_jvp (jaxnn.manual_vjp uses one)
             fields = sorted((k, v) for k, v in vars(o).items() if not k.startswith("__"))
             return (_type_name(o), tuple((k, self.value(v)) for k, v in fields))
-        if isinstance(o, (tuple, list)):  # NamedTuples (optax's, jaxnn's) included
+        if type(o) in (tuple, list) or _is_namedtuple(o):  # optax's and jaxnn's NamedTuples
             return (_type_name(o), tuple(self.value(x) for x in o))
-        if isinstance(o, dict):  # insertion order kept: a different order is only a miss
+        if type(o) in (dict, OrderedDict):  # insertion order kept: another order is only a miss
             items = tuple((self.value(k), self.value(v)) for k, v in o.items())
             return (_type_name(o), items)
-        if isinstance(o, (set, frozenset)):
+        if type(o) in (set, frozenset):
             return (_type_name(o), frozenset(self.value(x) for x in o))
         if dataclasses.is_dataclass(o) and not isinstance(o, type):
-            fields = tuple((f.name, self.value(getattr(o, f.name))) for f in dataclasses.fields(o))
-            return (_type_name(o), fields)
+            # Every instance attribute, not only the declared fields (__post_init__ may add).
+            state = vars(o) if hasattr(o, "__dict__") else {}
+            names = sorted({f.name for f in dataclasses.fields(o)} | set(state))
+            return (_type_name(o), tuple((n, self.value(getattr(o, n))) for n in names))
+        # Other subclasses of dict/list (a defaultdict's factory, ...) and arbitrary objects:
+        # their behaviour is not in their items.
         raise _Unknown(f"a {type(o).__qualname__} object")
 
     def _function(self, fn: types.FunctionType) -> Hashable:
@@ -350,6 +354,10 @@ def _simple(o: Any) -> Hashable | None:
     return None
 
 
+def _is_namedtuple(o: Any) -> bool:
+    return isinstance(o, tuple) and isinstance(getattr(type(o), "_fields", None), tuple)
+
+
 def _is_custom_derivative(o: Any) -> bool:
     t = type(o)
     return t.__module__ == "jax._src.custom_derivatives" and t.__name__ in (
@@ -370,9 +378,14 @@ def _array_key(a: Any) -> Hashable:
     if jax is not None and isinstance(a, jax.core.Tracer):
         raise _Unknown("a traced array")  # its value is unknown until the trace runs
     weak = bool(getattr(a, "weak_type", False))
+    dtype = str(a.dtype)  # for PRNG key arrays, e.g. "key<fry>": the implementation counts
+    if jax is not None and jax.dtypes.issubdtype(a.dtype, jax.dtypes.extended):
+        a = jax.random.key_data(a)
     host = np.asarray(a)  # a jax.Array not fully addressable raises: identity fallback
+    if host.dtype == object:
+        raise _Unknown("an object array")  # its bytes are pointers, not values
     digest = hashlib.blake2b(np.ascontiguousarray(host).tobytes(), digest_size=16).hexdigest()
-    return ("array", type(a).__qualname__, str(host.dtype), host.shape, weak, digest)
+    return ("array", type(a).__qualname__, dtype, host.shape, weak, digest)
 
 
 def _named_global(o: Any) -> tuple[str, str] | None:

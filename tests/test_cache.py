@@ -7,6 +7,7 @@ Compiles are counted with JAX's compile events (conftest.count_compiles), not ti
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import pathlib
@@ -222,6 +223,20 @@ def test_unknown_objects_fall_back_to_identity():
         assert "cannot fingerprint" in cache.explain(a)
         assert cache.math_key(a) == cache.math_key(a)  # stable for one object
         assert cache.math_key(a) != cache.math_key(b)  # never shared between two
+
+
+@pytest.mark.parametrize(
+    "value",
+    [collections.defaultdict(float), np.array([object()])],
+    ids=["dict subclass", "object array"],
+)
+def test_containers_whose_items_do_not_say_everything_fall_back_to_identity(value):
+    assert cache.math_key((value,))[0] == "id"
+
+
+def test_prng_keys_are_keyed_by_value():
+    assert cache.math_key((jax.random.key(0),)) == cache.math_key((jax.random.key(0),))
+    assert cache.math_key((jax.random.key(0),)) != cache.math_key((jax.random.key(1),))
 
 
 def test_explain_is_none_for_keyed_objects():
