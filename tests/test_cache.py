@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import assert_trees_close, count_compiles
+from conftest import assert_same_dtypes, assert_trees_close, count_compiles
 
 from jaxnn import cache, layers, losses, manual_vjp, train
 
@@ -83,6 +83,25 @@ def test_fresh_identical_objects_share_a_key(name):
     a, b = key_of(SAME[name]), key_of(SAME[name])
     assert a == b and hash(a) == hash(b)
     assert a[0] != "id"  # a real structural key, not the identity fallback
+
+
+@pytest.mark.parametrize("name", ["sgd-momentum-nesterov", "adamw-mask", "adam-schedule", "inject"])
+def test_objects_with_one_key_compute_the_same_updates(name, variant, x64):
+    a, b = SAME[name](), SAME[name]()
+    params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.array([0.5, -0.25, 2.0])}
+    grads = jax.tree.map(lambda p: jnp.cos(3.0 * p), params)
+
+    def two_steps(opt):
+        state = opt.init(params)
+        first, state = opt.update(grads, state, params)
+        second, _ = opt.update(grads, state, optax.apply_updates(params, first))
+        return first, second
+
+    got = variant(lambda: two_steps(a))()
+    expected = variant(lambda: two_steps(b))()
+    assert_same_dtypes(got, expected)
+    assert_trees_close(got, expected, rtol=0, atol=0)
+    assert jax.tree.leaves(got)[0].dtype == jnp.float64  # x64 fixture: float64 params stay so
 
 
 # --------------------------------------------------------------------------------------------
