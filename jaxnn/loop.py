@@ -119,13 +119,22 @@ def scaled(reg: Regularizer | None, strength) -> Regularizer | None:
     )
 
 
+# Flipping these bits of the key gives the data-order stream another key of the same hash.
+_SHUFFLE_TAG = 0x9E3779B9
+
+
 def shuffle_root(key):
     """The root of the data-order stream, independent of the dropout keys ``fold_in(key, k)``.
 
-    ``split`` and ``fold_in`` feed different counters to the key's hash, so no
-    ``fold_in(key, k)`` equals this key; ``clone`` leaves ``key`` itself unconsumed.
+    Not ``split(key)`` or ``fold_in(key, c)``: with JAX's partitionable threefry those are the
+    dropout keys of early updates (``split(key)[1] == fold_in(key, 1)``). A key with some bits
+    flipped is a different key of the hash, so its stream shares nothing with ``key``'s.
+    ``key`` itself is not consumed.
     """
-    return jax.random.split(jax.random.clone(key))[1]
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        data = jax.random.key_data(key) ^ jnp.uint32(_SHUFFLE_TAG)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(key))
+    return key ^ jnp.uint32(_SHUFFLE_TAG)  # a raw uint32 key (jax.random.PRNGKey)
 
 
 def _select(flag, new, old):
