@@ -58,3 +58,34 @@ def counts(correct: int, wrong: int) -> str:
     pairs = [(k, int(v)) for k, v in (("correct", correct), ("wrong", wrong)) if v]
     pairs.sort(key=lambda kv: -kv[1])  # most common first; ties keep insertion order
     return repr(pairs)
+
+
+def tail(loss, accuracy=None, *, fraction: float = 0.1) -> dict:
+    """How a run ends: the range of its logged objective (and accuracy) over the last
+    ``fraction`` of the logged points, and whether it is still moving.
+
+    ``unstable``: the objective spans more than 1 % of its value there and climbs back by
+    more than 1 % in total (an oscillating or spiking run, whose last value is a snapshot; a
+    run still falling steadily is not unstable); ``period2``: it alternates up and down on
+    every logged step (a period-2 cycle, visible only when every step is logged).
+    """
+    loss = np.asarray(loss, np.float64)
+    n = max(4, int(len(loss) * fraction))
+    last = loss[-n:]
+    lo, hi = float(np.nanmin(last)), float(np.nanmax(last))
+    moves = np.diff(last)
+    climbs = float(np.sum(np.clip(moves, 0, None)))
+    steps = np.sign(moves)
+    out = {
+        "lo": lo,
+        "hi": hi,
+        "points": n,
+        "unstable": bool(hi - lo > 0.01 * abs(lo) and climbs > 0.01 * abs(lo))
+        if np.isfinite(hi)
+        else True,
+        "period2": bool(len(steps) > 2 and np.all(steps[1:] * steps[:-1] < 0)),
+    }
+    if accuracy is not None:
+        acc = np.asarray(accuracy)[-n:]
+        out["acc_lo"], out["acc_hi"] = float(acc.min()), float(acc.max())
+    return out

@@ -71,6 +71,27 @@ def show(result, ctx):
     fig = ax.figure
     ctx.figure(fig, "xor_convergence", "XOR ensemble: final max error of every net")
 
+    loss, step = np.asarray(result.history["loss"]), np.asarray(result.history["step"])
+    ax = None
+    for name, members in (
+        (f"converged ({converged})", (err < CONVERGED) & ~diverged),
+        (f"stuck ({stuck})", (err >= 0.5) & ~diverged),
+    ):
+        if members.any():
+            ax = plot.loss_curve(
+                {"loss": loss[members], "step": step}, ax, label=name, logy=True,
+                ylabel="objective (half SSE over the 4 examples)",
+            )  # fmt: skip
+    if ax is not None:
+        ax.set_title(f"XOR: {n} nets' objective during training, median and 10–90 % band")
+        plot.legend_outside(ax.figure)
+        ctx.figure(
+            ax.figure,
+            "xor_loss",
+            "XOR ensemble: the objective of the converged and the stuck nets as training goes "
+            "on (median line, 10–90 % of the nets shaded)",
+        )
+
 
 EXPERIMENT = Experiment(
     name="ensemble",

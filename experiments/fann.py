@@ -70,8 +70,6 @@ def show(result, ctx):
                 f"{float(out[0]):.6f}",
                 "-1.0",
                 ok,
-                key="output_minus1_1",
-                value=float(out[0]),
             )
         ctx.record(f"output_{'_'.join(f'{v:g}' for v in x)}", float(out[0]))
 
@@ -79,7 +77,9 @@ def show(result, ctx):
 EXPERIMENT = Experiment(
     name="fann",
     title="FANN: AND with tanh units, trained by RPROP, saved and loaded",
-    source="FANN via pyfann, in seeds/001",
+    source="FANN (Fast Artificial Neural Network Library), “Getting Started”: the AND/XOR "
+    "example through its Python bindings",
+    url="http://leenissen.dk/fann/wp/help/getting-started/",
     notes="2-4-1 tanh/tanh, -1/1 AND data, `losses.mse`, `optax.rprop(0.1)` (FANN's defaults), "
     "weights uniform in [-0.1, 0.1] from a JAX key, up to 10 000 epochs or until MSE < 1e-5; "
     "`jaxnn.io.save` → `jaxnn.io.load` → run.",

@@ -81,7 +81,8 @@ def parts(cfg):
 EXPERIMENT = Experiment(
     name="lins",
     title="A single neuron, queried from the command line",
-    source="John Lins, github.com/JohnLins/NeuralNetwork (seeds/003)",
+    source="John Lins, “Neural Network from Scratch” (workshop and repository)",
+    url="https://github.com/JohnLins/NeuralNetwork",
     notes="float64; seed 1; `losses.half_sse` + `optax.sgd` (lr 1 for sigmoid as in the "
     "tutorial; tanh lr 0.1; relu starts from `rand` weights since the seed-1 `2*random-1` "
     "weights leave it dead on every input). Choose with `--activation` and `--input`.",

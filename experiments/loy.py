@@ -54,7 +54,9 @@ def show(result, ctx):
 EXPERIMENT = Experiment(
     name="loy",
     title="Neural network from scratch (3-4-1 sigmoid, SSE)",
-    source="James Loy, via seeds/001 and seeds/004",
+    source="James Loy, “How to build your own Neural Network from scratch in Python” "
+    "(Towards Data Science; also his book “Neural Network Projects with Python”)",
+    url="https://towardsdatascience.com/how-to-build-your-own-neural-network-from-scratch-in-python-68998a08e4f6",
     notes=f"float64; weights `np.random.rand` replayed with seed {SEED} (the tutorial's draw is "
     "unseeded, so predictions are compared loosely); `optax.sgd(1.0)` on `losses.sse`; "
     "1 500 iterations.",

@@ -45,12 +45,14 @@ def gates(ctx):
 def _boundary_figure(ctx, x, y, panels, suffix, caption, true_line=None):
     """Points coloured by class, each panel's learned line (and the true one), via jaxnn.plot."""
     predicts = {title: (lambda g, p=p: np.asarray(perceptron.predict(p, g))) for title, p in panels}
-    fig = plot.decision_boundary_grid(predicts, np.asarray(x), np.asarray(y), ncols=len(panels))
+    fig = plot.decision_boundary_grid(
+        predicts, np.asarray(x), np.asarray(y), ncols=len(panels), size=4.0
+    )
     for ax, (_, p) in zip(fig.axes, panels, strict=True):
         plot.line_boundary(ax, p["w"], p.get("b", 0.0), color="k", label="learned boundary")
         if true_line is not None:
             plot.line_boundary(ax, *true_line, color="g", ls="--", label="true line y = x + 4")
-        ax.legend(loc="lower right")
+    plot.legend_outside(fig)
     ctx.figure(fig, suffix, caption)
 
 
@@ -60,8 +62,8 @@ def line_separation(ctx):
     params, history = perceptron.train(params, x, y, learning_rate=0.1, epochs=1)
     correct, wrong = (int(v) for v in perceptron.evaluate(params, x, y))
     slope = float(-params["w"][0] / params["w"][1])
-    ctx.print(counts(correct, wrong))
-    ctx.print(slope)
+    ctx.print("line separation, one pass, correct/wrong:", counts(correct, wrong))
+    ctx.print("learned boundary slope -w1/w2:", slope)
     ctx.compare(
         "line separation, one pass: correct / wrong",
         f"{correct} / {wrong}",
@@ -99,9 +101,10 @@ def clusters(ctx):
         correct, wrong = (int(v) for v in perceptron.evaluate(params, x, y))
         if dim == 2:
             for point in ((3.9, 6.9), (-2.9, -5.9)):
-                ctx.print(int(perceptron.predict(params, jnp.asarray(point, ctx.cfg.jdtype))))
+                out = int(perceptron.predict(params, jnp.asarray(point, ctx.cfg.jdtype)))
+                ctx.print(f"2-D clusters: output for {point}:", out)
             # The tutorial counts a point "correct" when the perceptron fires on it.
-            ctx.print(counts(fires, len(y) - fires))
+            ctx.print("2-D clusters, fires on / silent on:", counts(fires, len(y) - fires))
         ctx.print(f"{dim}-D clusters, labels checked:", counts(correct, wrong))
         ctx.compare(
             f"{dim}-D clusters: fires on / silent on (of 24)",
@@ -128,8 +131,12 @@ def bias(ctx):
         trained, _ = perceptron.train(params, x, y, learning_rate=lr, epochs=1)
         correct, wrong = (int(v) for v in perceptron.evaluate(trained, x, y))
         m = float(-trained["w"][0] / trained["w"][1])
-        ctx.print(counts(correct, wrong))
-        ctx.print(m, float(-trained["b"] / trained["w"][1])) if "b" in trained else ctx.print(m)
+        ctx.print(f"bias clusters, {label}, one pass, correct/wrong:", counts(correct, wrong))
+        if "b" in trained:
+            intercept = float(-trained["b"] / trained["w"][1])
+            ctx.print(f"  learned boundary x2 = {m:.6g}·x1 + {intercept:.6g}")
+        else:
+            ctx.print(f"  learned boundary x2 = {m:.6g}·x1 (through the origin)")
         key = "bias" if "b" in params else "no_bias"
         ctx.compare(
             f"bias clusters, {label}, one pass: correct / wrong",
@@ -220,7 +227,9 @@ def xor(ctx):
 EXPERIMENT = Experiment(
     name="perceptron",
     title="Perceptrons: gates, line separation, clusters, bias, XOR",
-    source="Bernd Klein, python-course.eu (seeds/000)",
+    source="Bernd Klein, “Neural Networks from Scratch in Python” (the perceptron chapters), "
+    "python-course.eu",
+    url="https://python-course.eu/machine-learning/",
     notes=f"Data and initial weights from fixed JAX keys (seed {SEED}); the tutorial's are "
     "unseeded, so its counts are reported beside ours, not matched. Training: "
     "`jaxnn.perceptron.train` (online, in order, one jitted scan).",

@@ -1,4 +1,4 @@
-"""The one runner: executes `Experiment` declarations, records numbers, writes JSON and report.md.
+"""The one runner: executes `Experiment` declarations, records numbers, writes JSON and reports.
 
 Python API::
 
@@ -17,6 +17,7 @@ import datetime as _dt
 import functools
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import report
 from experiments.spec import Config, Ensemble, Experiment, Train
 from jaxnn import check_grads, plot
 from jaxnn.losses import Regularizer
@@ -70,6 +72,13 @@ class Result:
         """Params of ensemble member ``i``."""
         return jax.tree.map(lambda a: a[i], self.params if params is None else params)
 
+    def member_path_diffs(self) -> np.ndarray | None:
+        """Per ensemble member, max |θ_manual − θ_autodiff| at the end (None: one path ran)."""
+        if len(self.by_path) < 2:
+            return None
+        (pm, _), (pa, _) = self.by_path["manual"], self.by_path["autodiff"]
+        return _member_diffs(pm, pa)
+
 
 @functools.cache
 def _jitted_apply(model):
@@ -100,6 +109,7 @@ class Context:
         self.figures: list[dict[str, str]] = []
         self.console: list[str] = []
         self.shared: dict[str, Any] = {}  # handed from one part's show to a later one's
+        self.row_notes: list[str] = []
 
     @property
     def name(self) -> str:
@@ -143,10 +153,32 @@ class Context:
             why.append(f"steps ×{self.cfg.steps_scale:g}")
         return f"n/a ({', '.join(why)})"
 
-    def figure(self, fig, suffix: str, caption: str) -> Path:
-        """Save ``fig`` (via `jaxnn.plot.save`) as ``<experiment>_<suffix>.png``."""
+    def note(self, text: str) -> None:
+        """A sentence shown right under the numbers table: why a number looks as it does."""
+        self.row_notes.append(text)
+
+    def explain(self, text: str) -> None:
+        """Why the last trained part's manual and autodiff runs end apart (shown beside them)."""
+        if not self.backprop:
+            raise ValueError(f"{self.name}: explain() before any trained part")
+        if self.backprop[-1].get("paths_apart_from") is not None:  # only what needs a word
+            self.backprop[-1]["note"] = text
+
+    def figure(self, fig, suffix: str, caption: str, *, wide: bool = False) -> Path:
+        """Save ``fig`` (via `jaxnn.plot.save`) as ``<experiment>_<suffix>.png``.
+
+        ``wide`` figures take a whole row of the page.
+        """
         path = plot.save(fig, self.out / f"{self.name}_{suffix}.png")
-        self.figures.append({"file": path.name, "caption": caption})
+        self.figures.append({"file": path.name, "caption": caption, "wide": wide})
+        return path
+
+    def animation(self, frames, x, y, suffix: str, caption: str, **kwargs) -> Path:
+        """An animated GIF of decision boundaries (`jaxnn.plot.boundary_animation`)."""
+        path = plot.boundary_animation(
+            frames, x, y, self.out / f"{self.name}_{suffix}.gif", **kwargs
+        )
+        self.figures.append({"file": path.name, "caption": caption, "wide": False})
         return path
 
     def path(self, suffix: str) -> Path:
@@ -167,15 +199,30 @@ def _max_abs_diff(a, b) -> float:
     return max(diffs, default=0.0)
 
 
+def _member_diffs(a, b) -> np.ndarray:
+    """Per member (leading axis), the max absolute difference over every leaf."""
+    return np.max(
+        [
+            np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))
+            .reshape(len(x), -1)
+            .max(axis=1, initial=0.0)
+            for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        ],
+        axis=0,
+    )
+
+
 def _fit_segments(spec: Train, cfg: Config, backprop: str, params, x, target, steps: int):
-    """`fit` for ``steps`` updates, split at the probe steps; returns params, history, probes."""
+    """`fit` for ``steps`` updates, resumed at each probe step; returns params, history, probes.
+
+    Each segment continues the last one (``opt_state``, ``start_step``), so the params equal
+    those of one uninterrupted run, for any optimizer; the histories are joined.
+    """
     log_every = max(1, min(cfg.steps(spec.log_every), steps))
     probes = sorted({cfg.steps(p) for p in spec.probes if cfg.steps(p) <= steps})
-    if probes and jax.tree.leaves(spec.optimizer.init(params)):
-        raise ValueError(f"{spec.name}: probes need a stateless optimizer (plain SGD)")
     bounds = [b for b in probes if 0 < b < steps] + [steps]
     kept = {0: params} if 0 in probes else {}
-    pieces, done = [], 0
+    pieces, done, opt_state = [], 0, None
     for bound in bounds:
         params, history = fit(
             spec.model,
@@ -189,17 +236,31 @@ def _fit_segments(spec: Train, cfg: Config, backprop: str, params, x, target, st
             backprop=backprop,
             log_every=log_every if len(bounds) == 1 else 1,
             progress=cfg.progress and spec.long,
+            opt_state=opt_state,
+            start_step=done,
         )
-        pieces.append({**history, "step": history["step"] + done})
+        opt_state = history["opt_state"]
+        pieces.append(history)
         done = bound
         kept[bound] = params
-    history = {
-        k: np.concatenate([np.asarray(p[k]) for p in pieces])
-        for k in pieces[0]
-        if k != "first_nonfinite_step"
-    }
-    history["first_nonfinite_step"] = int(pieces[-1]["first_nonfinite_step"])
-    return params, history, {s: p for s, p in kept.items() if s in probes}
+    return params, _join(pieces), {s: p for s, p in kept.items() if s in probes}
+
+
+def _join(pieces: list[dict]) -> dict:
+    """One history from consecutive segments': logged series joined, the rest from the last."""
+    if len(pieces) == 1:
+        return pieces[0]
+    history = dict(pieces[-1])
+    for key, value in pieces[0].items():
+        if key == "opt_state" or not isinstance(value, np.ndarray | jax.Array):
+            continue
+        series = [np.asarray(p[key]) for p in pieces]
+        lengths = [len(p["step"]) for p in pieces]
+        if all(a.ndim >= 1 and len(a) == n for a, n in zip(series, lengths, strict=True)):
+            history[key] = np.concatenate(series)
+    bad = [int(p["first_nonfinite_step"]) for p in pieces if int(p["first_nonfinite_step"]) >= 0]
+    history["first_nonfinite_step"] = bad[0] if bad else -1
+    return history
 
 
 def _run_train(spec: Train, ctx: Context) -> Result:
@@ -266,7 +327,7 @@ def _run_ensemble(spec: Ensemble, ctx: Context) -> Result:
         )
         jax.block_until_ready(params)
         walls[path] = time.perf_counter() - start
-        history = {k: np.asarray(v) for k, v in history.items()}
+        history = {k: v if k == "opt_state" else np.asarray(v) for k, v in history.items()}
         by_path[path] = (params, history)
     params, history = by_path[cfg.paths[0]]
     result = Result(
@@ -308,15 +369,7 @@ def _record_paths(ctx: Context, spec, result: Result, steps: int, walls, *, memb
         (pm, hm), (pa, ha) = result.by_path["manual"], result.by_path["autodiff"]
         row["max_param_diff"] = _max_abs_diff(pm, pa)
         if isinstance(spec, Ensemble):  # how many members ended apart, beyond rounding
-            per_member = np.max(
-                [
-                    np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
-                    .reshape(len(a), -1)
-                    .max(axis=1, initial=0.0)
-                    for a, b in zip(jax.tree.leaves(pm), jax.tree.leaves(pa), strict=True)
-                ],
-                axis=0,
-            )
+            per_member = _member_diffs(pm, pa)
             row["members_apart"] = [int(np.sum(per_member > 1e-6)), len(per_member)]
         row["max_loss_diff"] = _max_abs_diff(hm["loss"], ha["loss"])
         lm, la = np.asarray(hm["loss"], np.float64), np.asarray(ha["loss"], np.float64)
@@ -327,8 +380,29 @@ def _record_paths(ctx: Context, spec, result: Result, steps: int, walls, *, memb
     if spec.check:
         model, loss, reg = _compiled(spec.model, spec.loss, spec.reg)
         report = check_grads(model, loss, member0, result.x, result.target, reg=reg)
-        row["check_grads"] = report.verdict
+        row["check_grads"] = grad_verdict(report, spec.model)
     ctx.backprop.append(_plain(row))
+
+
+def grad_verdict(report, model) -> str:
+    """`GradReport.verdict`, naming the leaves exempt by design and the layer's reason.
+
+    ("ok (straight-through by design where marked)" would point at marks the page does not
+    show.)
+    """
+    if not report.ok:
+        return report.verdict
+    marked = [row.path for row in report.rows if row.status.startswith("straight-through")]
+    if not marked:
+        return report.verdict
+    reasons = []
+    for path in marked:
+        index = re.match(r"\[(\d+)\]", path)
+        layer = model
+        if index and int(index.group(1)) < len(model.sublayers):
+            layer = model.sublayers[int(index.group(1))]
+        reasons.append(f"{path} ({layer.name}: {layer.surrogate or 'surrogate gradient'})")
+    return "ok; not compared with finite differences, by design: " + ", ".join(reasons)
 
 
 def _run_part(part, ctx: Context) -> None:
@@ -358,7 +432,9 @@ def run_experiment(experiment: Experiment, config: Config, out: Path, stream=Non
         "name": experiment.name,
         "title": experiment.title,
         "source": experiment.source,
+        "url": experiment.url,
         "notes": experiment.notes,
+        "row_notes": ctx.row_notes,
         "config": _plain(dataclasses.asdict(config)),
         "wall_s": round(time.perf_counter() - start, 3),
         "numbers": ctx.numbers,
@@ -404,95 +480,6 @@ def select(names: Sequence[str] | None) -> list[Experiment]:
     return [REGISTRY[n] for n in names]
 
 
-def _cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines
-
-
-def _fmt_diff(value) -> str:
-    return "—" if value is None else f"{value:.3g}"
-
-
-def write_report(records: Sequence[dict], config: Config, out: Path, wall_s: float) -> Path:
-    """``report.md``: every number beside the tutorial's, the path agreement, the figures."""
-    lines = [
-        "# jaxnn experiments",
-        "",
-        f"Run {_dt.datetime.now():%Y-%m-%d %H:%M:%S}; total wall time {wall_s:.1f} s; "
-        f"JAX {jax.__version__} on {jax.default_backend()}.",
-        "",
-        f"Settings: backprop `{config.backprop}`, dtype `{config.dtype}`, seeds {config.seeds}, "
-        f"steps ×{config.steps_scale:g}. Digits are compared only in a float64 run at the "
-        "tutorials' step counts (elsewhere the match column says n/a).",
-        "",
-        "Each gradient-trained part runs once per backprop path (the layers' hand-written "
-        "vjps, and `jax.grad`); its *Backprop paths* table gives how far apart the two runs "
-        "end, from which step their objectives differ beyond rounding (chaotic runs amplify "
-        "last-bit differences), and `jaxnn.check_grads` at the initial params.",
-        "",
-    ]
-    summary = []
-    for rec in records:
-        matches = [r["match"] for r in rec["rows"]]
-        summary.append(
-            (
-                rec["name"],
-                sum(m == "yes" for m in matches),
-                sum(m == "NO" for m in matches),
-                sum(m.startswith("≈") or m.startswith("reported") for m in matches),
-                f"{rec['wall_s']:.1f} s",
-            )
-        )
-    header = ("experiment", "matched", "mismatched", "loosely compared", "wall time")
-    lines += ["## Summary", ""] + _table(header, summary) + [""]
-    for rec in records:
-        lines += [f"## {rec['name']} — {rec['title']}", "", f"Source: {rec['source']}.", ""]
-        if rec["notes"]:
-            lines += [rec["notes"], ""]
-        lines += [f"Wall time {rec['wall_s']:.1f} s.", ""]
-        if rec["rows"]:
-            rows = [(r["quantity"], r["jaxnn"], r["tutorial"], r["match"]) for r in rec["rows"]]
-            lines += _table(("quantity", "jaxnn", "tutorial", "match"), rows) + [""]
-        if rec["backprop"]:
-            rows = [
-                (
-                    b["part"],
-                    b["steps"],
-                    _fmt_diff(b.get("max_param_diff"))
-                    + (
-                        f" ({b['members_apart'][0]}/{b['members_apart'][1]} members > 1e-6)"
-                        if "members_apart" in b
-                        else ""
-                    ),
-                    _fmt_diff(b.get("max_loss_diff")),
-                    "—" if b.get("paths_apart_from") is None else b["paths_apart_from"],
-                    b.get("check_grads", "—"),
-                    " / ".join(f"{k} {v:.2f} s" for k, v in b["wall_s"].items()),
-                )
-                for b in rec["backprop"]
-            ]
-            header = (
-                "part",
-                "steps",
-                "max \\|θ_manual − θ_autodiff\\|",
-                "max \\|Δ objective\\|",
-                "objectives apart (>1e-6 rel.) from step",
-                "check_grads at init",
-                "wall (compile incl.)",
-            )
-            lines += ["Backprop paths:", ""] + _table(header, rows) + [""]
-        for fig in rec["figures"]:
-            lines += [f"![{fig['caption']}]({fig['file']})", "", f"*{fig['caption']}*", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
-
-
 def run(
     names: Sequence[str] | None = None,
     *,
@@ -507,7 +494,7 @@ def run(
     start = time.perf_counter()
     records = [run_experiment(e, config, out_dir, stream) for e in experiments]
     wall = time.perf_counter() - start
-    report = write_report(records, config, out_dir, wall)
+    _, page = report.write(records, config, out_dir, wall)
     stream = sys.stdout if stream is None else stream
-    stream.write(f"\nwrote {report} ({wall:.1f} s)\n")
+    stream.write(f"\nwrote {page} and report.md ({wall:.1f} s)\n")
     return {"out": out_dir, "wall_s": wall, "records": {r["name"]: r for r in records}}

@@ -102,8 +102,8 @@ class Train(_Run):
       steps: updates at ``--steps-scale 1`` (scaled otherwise).
       log_every: log the objective every this many steps (scaled with ``steps``).
       probes: steps (before that update) at which the params are kept for ``show``, e.g. the
-        tutorial printing from inside its loop. The run is then split into segments, so the
-        optimizer must be stateless (plain SGD).
+        tutorial printing from inside its loop. The run is then split into segments, each
+        resuming the last (``opt_state``, ``start_step``), so any optimizer works.
       until: stop after the first update whose objective (logged before it) is below this, as
         FANN's ``desired_error`` does; the run is then repeated for exactly that many steps.
       show: ``show(result, ctx)``: print, compare, plot.
@@ -149,6 +149,7 @@ class Experiment:
     source: str
     parts: Sequence[Part] | Callable[[Config], Sequence[Part]]
     notes: str = ""
+    url: str = ""  # where the tutorial is published
 
     def parts_for(self, cfg: Config) -> Sequence[Part]:
         return self.parts(cfg) if callable(self.parts) else self.parts

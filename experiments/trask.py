@@ -65,7 +65,8 @@ def show_three_layer(result, ctx):
 EXPERIMENT = Experiment(
     name="trask",
     title="A neural network in 11 lines (2-layer and 3-layer, no biases)",
-    source="Andrew Trask, iamtrask.github.io (seeds/001)",
+    source="Andrew Trask, “A Neural Network in 11 lines of Python (Part 1)”",
+    url="https://iamtrask.github.io/2015/07/12/basic-python-network/",
     notes="float64, weights from `np.random.seed(1); 2*np.random.random(shape)-1` replayed by "
     "`jaxnn.init.tutorial(..., draw='uniform_pm1')`; `optax.sgd(1.0)` on `losses.half_sse`.",
     parts=(

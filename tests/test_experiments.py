@@ -17,8 +17,8 @@ import numpy as np
 import optax
 import pytest
 
-from experiments import REGISTRY, masked, moons, runner
-from experiments.common import tutorial_init
+from experiments import REGISTRY, masked, moons, report, runner, sweeps
+from experiments.common import tail, tutorial_init
 from experiments.spec import Config
 from jaxnn import mlp
 from jaxnn.train import fit, fit_ensemble
@@ -67,10 +67,14 @@ def test_experiment_writes_json_figures_and_report(reduced, name):
     assert record["name"] == name
     assert record == json.loads(json.dumps(summary["records"][name]))
     for fig in record["figures"]:
-        assert fig["file"].startswith(f"{name}_") and fig["file"].endswith(".png")
-        assert (out / fig["file"]).read_bytes()[:8] == PNG_MAGIC
-    on_disk = {p.name for p in out.glob(f"{name}_*.png")}
+        assert fig["file"].startswith(f"{name}_") and fig["file"].endswith((".png", ".gif"))
+        assert (out / fig["file"]).read_bytes()[:4] in (PNG_MAGIC[:4], b"GIF8")
+    on_disk = {p.name for p in out.glob(f"{name}_*") if p.suffix in (".png", ".gif")}
     assert on_disk == {f["file"] for f in record["figures"]}
+    # No number is recorded twice under two keys, and no key twice.
+    pairs = json.loads((out / f"{name}.json").read_text(), object_pairs_hook=list)
+    numbers = dict(pairs)["numbers"]
+    assert len({k for k, _ in numbers}) == len(numbers)
 
     report = (out / "report.md").read_text()
     for fig in record["figures"]:
@@ -83,15 +87,69 @@ def test_experiment_writes_json_figures_and_report(reduced, name):
         assert part["check_grads"].startswith("ok")
 
 
+def test_report_page_embeds_every_figure(reduced):
+    out, summary = reduced
+    records = list(summary["records"].values())
+    assert report.validate(out / "index.html", records) == []
+    text = (out / "index.html").read_text()
+    for name in ORDER:
+        assert f'<section id="{name}">' in text
+    assert "seeds/" not in text and "where marked" not in text
+    # every experiment names its tutorial (or says it goes beyond them), none a scraped file
+    for rec in records:
+        assert rec["url"].startswith("http") or rec["source"] == "beyond the tutorials"
+
+
+def test_no_bare_unlabelled_numbers_printed(reduced):
+    _, summary = reduced
+    console = summary["records"]["perceptron"]["console"]
+    bare = [line for line in console.splitlines() if re.fullmatch(r"[-+0-9.e]+", line.strip())]
+    assert bare == []
+
+
+def test_sweep_diverged_count_agrees_with_printed_numbers(reduced):
+    out, summary = reduced
+    record = summary["records"]["sweeps"]
+    console = record["console"]
+    start = float(re.search(r"it starts at ([0-9.]+)", console).group(1))
+    printed = re.findall(r"^  ([0-9.e+-]+) -> (\S+)  (.*)$", console, re.M)
+    assert len(printed) == len(sweeps.LRS)
+    worse = sum(not (float(v) <= start) for _, v, _ in printed)  # nan counts as worse
+    said = sum(s.startswith("diverged") for _, _, s in printed)
+    (row,) = [r for r in record["rows"] if r["quantity"].startswith("learning rates that diverged")]
+    assert int(row["jaxnn"]) == worse == said == record["numbers"]["diverged_count"]
+
+
+def test_sweep_statuses_follow_the_rule():
+    start, settled = 0.5, {"unstable": False, "period2": False, "lo": 0.1, "hi": 0.1}
+    assert sweeps.status(-1, start, 0.8, settled).startswith("diverged (ended above")
+    assert sweeps.status(12, start, float("nan"), settled).startswith("diverged (non-finite")
+    assert sweeps.status(-1, start, 0.1, settled) == "converging"
+    assert sweeps.status(-1, start, 0.1, {**settled, "unstable": True}).startswith("unstable")
+
+
+def test_tail_tells_oscillation_from_convergence():
+    falling = np.linspace(1.0, 0.5, 100)
+    assert not tail(falling)["unstable"] and not tail(falling)["period2"]
+    cycle = np.tile([0.33, 0.328], 50)
+    assert tail(cycle)["period2"]
+    spikes = np.where(np.arange(100) % 7 == 0, 3.0, 0.3)
+    assert tail(spikes)["unstable"] and not tail(spikes)["period2"]
+
+
 def test_reduced_run_figures_cover_the_brief(reduced):
     out, _ = reduced
-    names = {p.name for p in out.glob("*.png")}
+    names = {p.name for p in out.glob("*") if p.suffix in (".png", ".gif")}
     for expected in (
         "perceptron_line.png",
         "perceptron_bias.png",
         "loy_loss.png",
         "moons_logistic_regression.png",
         "moons_hidden_sizes.png",
+        "moons_hidden_3_training.png",
+        "moons_hidden_3_training.gif",
+        "moons_hidden_3_units.png",
+        "ensemble_xor_loss.png",
         "ensemble_xor_convergence.png",
         "sweeps_learning_rate.png",
     ):

@@ -117,14 +117,22 @@ def test_loss_curve_data():
         plot.loss_curve({"loss": [1.0, 2.0], "step": [0, 1, 2]})
 
 
-def test_loss_curve_ensemble_draws_one_line_per_run():
-    loss = np.arange(12.0).reshape(3, 4)
-    ax = plot.loss_curve({"loss": loss})
-    lines = ax.get_lines()
-    assert len(lines) == 3
-    for line, row in zip(lines, loss, strict=True):
-        np.testing.assert_array_equal(line.get_ydata(), row)
-    assert len({line.get_color() for line in lines}) == 1
+def test_loss_curve_ensemble_is_a_median_and_a_band():
+    rng = np.random.default_rng(0)
+    loss = rng.uniform(size=(101, 5))
+    loss[0, 2] = np.nan  # a diverged run does not poison the statistics
+    ax = plot.loss_curve({"loss": loss, "step": np.arange(5) * 10})
+    (line,) = ax.get_lines()  # one line, not 101
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(5) * 10)
+    np.testing.assert_allclose(line.get_ydata(), np.nanmedian(loss, axis=0))
+    (band,) = [c for c in ax.collections]
+    top = band.get_paths()[0].vertices[:, 1]
+    for q in (np.nanpercentile(loss, 10, axis=0), np.nanpercentile(loss, 90, axis=0)):
+        for v in q:  # both percentile curves bound the shaded band
+            assert np.any(np.isclose(top, v))
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["median of 101 runs", "10–90 % of runs"]
+    assert ax.get_xlabel() == "step" and ax.get_ylabel() == "loss"
 
 
 def test_line_boundary_lies_on_the_line():
@@ -158,3 +166,71 @@ def test_error_histogram_counts_every_member_and_marks_thresholds():
     assert sum(counts) == len(errors)  # nothing dropped, even the 1e-6 below the first bin
     assert [line.get_xdata()[0] for line in ax.get_lines()] == [0.1, 0.5]
     assert ax.get_xscale() == "log"
+
+
+def test_error_histogram_axis_fits_the_data():
+    errors = np.array([0.016, 0.02, 0.03, 0.5, 0.6, 0.66])
+    ax = plot.error_histogram(errors, thresholds={"converged": 0.1, "far away": 1e-5})
+    lo, hi = ax.get_xlim()
+    assert 0.014 < lo <= 0.016 and 0.66 <= hi < 0.75  # not two decades below the data
+    labels = [t.get_text() for t in ax.figure.legends[0].get_texts()]
+    assert labels == ["converged", "far away (off axis)"]
+
+
+def _overlaps(fig, legend, ax) -> bool:
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    a, b = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_class_legend_sits_outside_the_data():
+    ax = plot.decision_boundary(right_of_zero, X, Y, resolution=20, class_names=["no", "yes"])
+    (legend,) = ax.figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["no", "yes"]
+    assert not _overlaps(ax.figure, legend, ax)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x₁", "x₂")
+
+    fig = plot.decision_boundary_grid({"a": right_of_zero, "b": right_of_zero}, X, Y, ncols=2)
+    (legend,) = fig.legends  # one legend for the grid
+    assert [t.get_text() for t in legend.get_texts()] == ["class 0", "class 1"]
+    for ax in fig.axes:
+        assert ax.get_legend() is None and not _overlaps(fig, legend, ax)
+
+
+def test_boundary_frames_and_animation(tmp_path):
+    frames = {f"step {s}": (lambda p, s=s: p[:, 0] > s / 10) for s in (0, 5, 10)}
+    fig = plot.boundary_frames(frames, X, Y)
+    assert [ax.get_title() for ax in fig.axes] == ["step 0", "step 5", "step 10"]
+    path = plot.boundary_animation(frames, X, Y, tmp_path / "a.gif", resolution=20)
+    from PIL import Image
+
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 3
+
+
+def test_unit_maps_show_each_unit():
+    units = lambda p: np.stack([p[:, 0], -p[:, 1], np.tanh(p[:, 0])], axis=1)  # noqa: E731
+    fig = plot.unit_maps(units, X, Y, output=right_of_zero, resolution=30, ncols=2)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert titles == ["hidden unit 0", "hidden unit 1", "hidden unit 2", "output"]
+    image = fig.axes[0].get_images()[0]
+    grid = image.get_array()
+    assert grid.shape == (30, 30)
+    # unit 0 is x1 itself: left column negative, right column positive, symmetric scale
+    assert grid[:, 0].max() < 0 < grid[:, -1].min()
+    assert image.get_clim() == (-2.5, 2.5)
+    with pytest.raises(ValueError, match="unit_maps"):
+        plot.unit_maps(lambda p: p[:, 0], X, Y)
+
+
+def test_confusion_matrix_and_image_grid():
+    counts = np.array([[5, 1], [0, 7]])
+    ax = plot.confusion_matrix(counts)
+    np.testing.assert_array_equal(ax.get_images()[0].get_array(), counts)
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "5", "7"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted class", "true class")
+    fig = plot.image_grid(np.zeros((3, 8, 8)), ["a", "b", "c"], ncols=2)
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"]
+    with pytest.raises(ValueError):
+        plot.confusion_matrix(np.zeros((2, 3)))
