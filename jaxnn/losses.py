@@ -349,13 +349,17 @@ def _check_logits(name: str, logits) -> jax.Array:
     logits = _check_pred(name, logits)
     if logits.ndim < 1:
         raise ValueError(f"{name}: logits need a class axis, got shape {logits.shape}")
-    if logits.shape[-1] == 1:
+    _check_classes(name, logits.shape)
+    return logits
+
+
+def _check_classes(name: str, shape: tuple[int, ...]) -> None:
+    if shape[-1] == 1:
         raise ValueError(
-            f"{name}: logits have a single column (shape {logits.shape}): softmax over one "
+            f"{name}: logits have a single column (shape {shape}): softmax over one "
             "class is always 1, so this loss is always 0 and never trains; give the model 2 "
             "outputs, or use binary_cross_entropy() with a Sigmoid output for one unit"
         )
-    return logits
 
 
 def _target_error(name: str, logits, target) -> ValueError:
@@ -381,6 +385,8 @@ def _ce_check(name: str):
     def check(pred, target):
         target = np.asarray(target)
         n = np.inf if pred is None else pred.shape[-1]  # unknown: only labels < 0 are known bad
+        if pred is not None:
+            _check_classes(name, tuple(pred.shape))
         if target.shape == tuple(np.shape(pred)) or (pred is None and target.dtype.kind == "f"):
             _check_unit_interval(
                 name,
