@@ -19,6 +19,22 @@ def _pin_threads(n: int) -> None:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
 
 
+def _parse_epochs(text: str) -> int | dict[str, int]:
+    """``"30"`` -> 30; ``"W5=30,W6=1"`` -> ``{"W5": 30, "W6": 1}``; ValueError otherwise."""
+    if "=" not in text:
+        n = int(text)
+        if n < 1:
+            raise ValueError("--epochs must be >= 1")
+        return n
+    out = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        if name.strip() not in ("W5", "W6") or not value.strip().isdigit() or int(value) < 1:
+            raise ValueError(f"--epochs: expected N or W5=N,W6=M, got {text!r}")
+        out[name.strip()] = int(value)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -28,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--quick", action="store_true", help="steps / 100 (min 10; W5/W6: 1 epoch), 1 repeat"
     )
-    p.add_argument("--epochs", type=int, help="W5/W6: train this many epochs (default 30)")
+    p.add_argument(
+        "--epochs",
+        help="W5/W6 length in epochs: N for both, or per workload, e.g. W5=30,W6=1 "
+        "(default: W5 30, W6 5; --quick: 1)",
+    )
     p.add_argument("--members", type=int, help="W6: this many networks (default 256)")
     p.add_argument("--out", help="JSON results (default: benchmarks/results/latest.json)")
     p.add_argument(
@@ -50,9 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     for w in args.workloads:
         if w not in WORKLOAD_NAMES:
             p.error(f"unknown workload {w!r}; expected some of {', '.join(WORKLOAD_NAMES)}")
-    for flag in ("epochs", "members"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            p.error(f"--{flag} must be >= 1")
+    if args.members is not None and args.members < 1:
+        p.error("--members must be >= 1")
+    epochs = None
+    if args.epochs:
+        try:
+            epochs = _parse_epochs(args.epochs)
+        except ValueError as e:
+            p.error(str(e))
     if args.threads is not None:
         if args.threads < 1:
             p.error("--threads must be >= 1")
@@ -82,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         repeats=args.repeats,
         threads=args.threads,
-        epochs=args.epochs,
+        epochs=epochs,
         overrides={"W6": {"ensemble": args.members}} if args.members else None,
         checkpoint=lambda partial: write_json(partial, out),
     )

@@ -281,15 +281,16 @@ def run_suite(
     peaks: bool = True,
     threads: int | None = None,
     overrides: dict[str, dict] | None = None,
-    epochs: int | None = None,
+    epochs: int | dict[str, int] | None = None,
     checkpoint: Callable[[dict], object] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Run the benchmark and return the results dict (what ``--out`` writes as JSON).
 
     ``threads`` only records what the caller pinned (see ``python -m benchmarks --threads``);
-    ``overrides[name]`` replaces fields of that workload's spec; ``epochs`` sets the length of
-    the minibatch workloads (W5/W6; ``steps`` then applies to the others only);
+    ``overrides[name]`` replaces fields of that workload's spec; ``epochs`` (one number, or one
+    per workload name) sets the length of the minibatch workloads (W5/W6; ``steps`` then
+    applies to the others only);
     ``checkpoint(results)`` is called after every workload with the results so far.
     """
     names = list(workloads or wl.WORKLOADS)
@@ -316,8 +317,9 @@ def run_suite(
         log(f"{n}: {wl.WORKLOADS[n].description}")
         spec = wl.WORKLOADS[n]
         n_steps = steps
-        if spec.minibatch and epochs is not None:
-            n_steps = epochs * spec.steps_per_epoch()
+        n_epochs = epochs.get(n) if isinstance(epochs, dict) else epochs
+        if spec.minibatch and n_epochs is not None:
+            n_steps = n_epochs * spec.steps_per_epoch()
         res = run_workload(
             n,
             [CONTENDERS[c] for c in cnames],

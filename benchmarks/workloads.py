@@ -151,7 +151,8 @@ WORKLOADS: dict[str, Workload] = {
             batch_size=32,
             n_val=DIGITS_VAL,
             description="8×8 digits (1 437 train / 360 held out), 64-128-10 ReLU/softmax, "
-            "mean CE, Adam 1e-3, batch 32, 30 epochs shuffled, validation every epoch",
+            "mean CE, Adam 1e-3, batch 32, reshuffled every epoch, held-out loss and accuracy "
+            "every epoch",
         ),
         Workload(
             "W6",
@@ -167,7 +168,7 @@ WORKLOADS: dict[str, Workload] = {
             n_val=DIGITS_VAL,
             ensemble=256,
             description="256 digits MLPs (W5's net), each its own init and data order, in one "
-            "program; Adam 1e-3, batch 32, 5 epochs, validation every epoch",
+            "program; Adam 1e-3, batch 32, held-out loss and accuracy every epoch",
         ),
     )
 }
