@@ -33,7 +33,7 @@ from jaxnn.gradengine import (
     split_float,
     tol_for,
 )
-from jaxnn.gradreport import GradReport, agreement, format_index, ratio_hint, worst_entry
+from jaxnn.gradreport import GradReport, LeafCheck, agreement, format_index, ratio_hint, worst_entry
 
 __all__ = ["check_vjp"]
 
@@ -140,16 +140,8 @@ def check_vjp(
                 suspects.append(f"{names[k]}: the rule under jit ≠ eager ({ratio_hint(a, b)})")
     if check_vmap:
         _vmap_check(hand, dyn, c, tol, names, problems, suspects, seed)
-    if out.get("extras") is not None:
-        y_rule, y_ref = out["extras"]["y"]
-        for a, b in zip(jax.tree.leaves(y_rule), jax.tree.leaves(y_ref), strict=False):
-            if is_float(np.asarray(b)) and not agreement(a, b, tol)[2]:
-                suspects.append(
-                    "the custom function's output ≠ the primal's: the forward is wrong "
-                    f"({ratio_hint(a, b)}; worst entry {format_index(worst_entry(a, b))})"
-                )
-                break
     rows = _rows(out, plan, dir_leaf, float_leaves, names, tol, problems, finite_differences)
+    rows += _forward_rows(out["extras"]["y"], tol, suspects)
     if any(not r.counted_ok for r in rows):
         suspects = list(dict.fromkeys(suspects))
     else:
@@ -322,6 +314,39 @@ def _vmap_check(hand, dyn, c, tol, names, problems, suspects, seed):
 # --------------------------------------------------------------------------------------------
 # Rows
 # --------------------------------------------------------------------------------------------
+
+
+def _forward_rows(ys, tol, suspects) -> list[LeafCheck]:
+    """An ``output`` row when the y the rule's forward returns differs from the primal's."""
+    y_rule, y_ref = ys
+    rows = []
+    for a, b in zip(jax.tree.leaves(y_rule), jax.tree.leaves(y_ref), strict=False):
+        a, b = np.asarray(a), np.asarray(b)
+        if not is_float(b):
+            continue
+        diff, rel, agrees = agreement(a, b, tol)
+        if agrees:
+            continue
+        worst = worst_entry(a, b) if a.shape == b.shape else None
+        hint = ratio_hint(a, b) if a.shape == b.shape else f"shape {a.shape}, expected {b.shape}"
+        where = f"; worst entry {format_index(worst)}" if worst is not None else ""
+        suspects.append(
+            f"the custom function's output ≠ the primal's: the forward is wrong ({hint}{where})"
+        )
+        rows.append(
+            LeafCheck(
+                "output",
+                tuple(b.shape),
+                diff,
+                rel,
+                np.nan,
+                np.nan,
+                "FAIL: forward ≠ primal (the y the rule's forward returns)",
+                hint,
+                worst,
+            )
+        )
+    return rows[:1]
 
 
 def _rows(out, plan, dir_leaf, float_leaves, names, tol, problems, fd_on):
