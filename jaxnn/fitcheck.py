@@ -1,134 +1,123 @@
 """Host-side checks of a `fit`/`fit_ensemble` call, run once per call before compiling.
 
-What is checked: the argument types (an uncalled factory such as ``losses.l2`` or
-``optax.sgd`` gets a ``TypeError`` that names the call to make), and, when the arrays are
-concrete (not traced by an outer ``jit``/``vmap``): non-empty batches, matching example
-counts, finite data and initial params (a NaN there is reported as such, not later as a
-divergence), and the loss's own check of the targets (class labels in range, BCE targets in
-[0, 1]) against the model's output shape. Under ``jit``/``vmap`` only the trace-time shape
-checks of layers and losses run. Nothing here runs per step.
+The general checks are `jaxnn.validate`'s (argument kinds, data, initial params); this module
+adds what only training has: the numeric options (``steps``, ``batch_size``, ...), the key
+that a stochastic model or minibatches need, validation data and user metrics. Under
+``jit``/``vmap`` the value checks skip (the arrays are tracers); the kind and option checks
+always run. Nothing here runs per step.
 """
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import jax
 import numpy as np
 
-from jaxnn.layers import Layer, apply_layer
-from jaxnn.losses import Loss, Regularizer
-
-# What to write instead of an uncalled factory.
-_EXAMPLES = {
-    "l2": "losses.l2(0.01)",
-    "softmax_cross_entropy": "losses.softmax_cross_entropy()",
-    "binary_cross_entropy": "losses.binary_cross_entropy()",
-    "mlp": "mlp([2, 3, 1])",
-    "Dense": "Dense(3)",
-}
-
-
-def _factory_error(who: str, arg: str, value, expected: str) -> TypeError:
-    module = (getattr(value, "__module__", "") or "").split(".")[0]
-    name = getattr(value, "__name__", repr(value))
-    qualified = (
-        f"{'optax' if module == 'optax' else 'losses' if arg in ('loss', 'reg') else module}.{name}"
-    )
-    if module == "optax":
-        example = f"optax.{name}(0.01)"
-    else:
-        example = _EXAMPLES.get(name, f"{qualified}(...)")
-    return TypeError(
-        f"{who}: {arg}={qualified} is a factory: call it, e.g. {example} ({arg} must be {expected})"
-    )
-
-
-def check_types(who: str, model, loss, optimizer, reg, backprop) -> None:
-    """``TypeError``/``ValueError`` for arguments of the wrong kind, naming the fix."""
-    wanted = (
-        ("model", model, Layer, "a jaxnn Layer"),
-        ("loss", loss, Loss, "a jaxnn Loss, e.g. losses.mse"),
-    )
-    for arg, value, kind, expected in wanted:
-        if not isinstance(value, kind):
-            if callable(value) and not isinstance(value, tuple):
-                raise _factory_error(who, arg, value, expected)
-            raise TypeError(f"{who}: {arg} must be {expected}, got {type(value).__name__}")
-    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
-        expected = "an optax.GradientTransformation, e.g. optax.sgd(0.1)"
-        if callable(optimizer) and inspect.isfunction(optimizer):
-            raise _factory_error(who, "optimizer", optimizer, expected)
-        raise TypeError(f"{who}: optimizer must be {expected}, got {type(optimizer).__name__}")
-    if reg is not None and not isinstance(reg, Regularizer):
-        expected = "None or a jaxnn Regularizer, e.g. losses.l2(0.01)"
-        if isinstance(reg, Loss):
-            raise TypeError(f"{who}: reg={reg!r} is a Loss; reg must be {expected}")
-        if callable(reg):
-            raise _factory_error(who, "reg", reg, expected)
-        raise TypeError(f"{who}: reg must be {expected}, got {type(reg).__name__}")
-    if backprop not in ("manual", "autodiff"):
-        raise ValueError(f"{who}: backprop must be 'manual' or 'autodiff', got {backprop!r}")
+from jaxnn import validate
+from jaxnn.layers import Layer
 
 
 def is_concrete(*trees) -> bool:
-    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(trees))
+    return not validate.is_traced(*trees)
 
 
-def check_data(who: str, model: Layer, loss: Loss, params, x, target, *, name="", members=False):
-    """Checks of concrete data (skipped when anything is traced). ``name`` prefixes the
-    argument names (``"val_"`` for validation data); ``members``: params have a member axis."""
-    if not is_concrete(params, x, target):
+def positive_int(who: str, name: str, value, *, allow_none=False, minimum=1) -> None:
+    if value is None and allow_none:
         return
-    xs = f"{name}x" if name else "x"
-    ts = f"{name}target" if name else "target"
-    for label, a in ((xs, x), (ts, target)):
-        _check_batch(who, label, a)
-    if np.shape(x)[0] != np.shape(target)[0]:
-        raise ValueError(
-            f"{who}: {xs} and {ts} need the same number of examples, got {xs} of shape "
-            f"{np.shape(x)} and {ts} of shape {np.shape(target)}"
-        )
-    check = getattr(loss, "check", None)
-    if check is not None:
-
-        def forward(p, x):
-            return apply_layer(model, p, x)
-
-        if members:
-            forward = jax.vmap(forward, in_axes=(0, None))
-        pred = jax.eval_shape(forward, params, x)
-        if members:
-            pred = jax.ShapeDtypeStruct(pred.shape[1:], pred.dtype)
-        check(pred, np.asarray(target))
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{who}: {name} must be {kind}, got {value!r}")
 
 
-def _check_batch(who: str, label: str, a) -> None:
-    shape = np.shape(a)
-    if len(shape) == 0 or shape[0] == 0:
-        raise ValueError(
-            f"{who}: {label} must hold at least one example along its leading axis, got shape "
-            f"{shape} (an empty batch has no loss to train on)"
-        )
-    host = np.asarray(a)
-    if np.issubdtype(host.dtype, np.inexact) and not np.isfinite(host).all():
-        index = tuple(int(i) for i in np.argwhere(~np.isfinite(host))[0])
-        raise ValueError(
-            f"{who}: {label} contains NaN/inf (first at index {index}, value {host[index]}); "
-            "this is bad data, not a divergence: clean or impute it before training"
+def stochastic_layer(model: Layer) -> Layer | None:
+    """The first layer inside ``model`` that draws random numbers, or ``None``."""
+    if not getattr(model, "stochastic", False):
+        return None
+    for sub in model.sublayers:
+        found = stochastic_layer(sub)
+        if found is not None:
+            return found
+    return model
+
+
+def check_key_type(who: str, key) -> None:
+    typed = isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    raw = key is not None and np.shape(key) == (2,) and np.result_type(key) == np.uint32
+    if not (typed or raw):
+        raise TypeError(
+            f"{who}: key must be a PRNG key such as jax.random.key(0), got "
+            f"{type(key).__name__} of shape {np.shape(key)}"
         )
 
 
-def check_params_finite(who: str, params: Any) -> None:
-    """Initial params must be finite (a NaN there is not a divergence of training)."""
-    if not is_concrete(params):
-        return
-    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-        host = np.asarray(leaf)
-        if np.issubdtype(host.dtype, np.inexact) and not np.isfinite(host).all():
+def check_key(who: str, key, *, batch_size, model) -> None:
+    """A key is required for minibatches and for a stochastic model."""
+    needs = []
+    stochastic = stochastic_layer(model)
+    if stochastic is not None:
+        needs.append(f"the model is stochastic ({stochastic!r} draws a mask per update)")
+    if batch_size is not None:
+        needs.append(f"batch_size={batch_size} shuffles the examples every epoch")
+    if key is None:
+        if needs:
             raise ValueError(
-                f"{who}: the initial params contain NaN/inf at leaf "
-                f"{jax.tree_util.keystr(path)}; this is not a divergence of training: "
-                "re-initialise them (e.g. model.init(key, input_shape))"
+                f"{who}: key=jax.random.key(...) is required: {' and '.join(needs)}; "
+                "update k then uses jax.random.fold_in(key, k)"
             )
+        return
+    check_key_type(who, key)
+
+
+def check_call(who, model, loss, optimizer, params, x, target, *, reg, backprop, options):
+    """Every host-side check of a call; ``options`` are `fit`'s training keywords."""
+    validate.require_layer(model, who)
+    validate.require_loss(loss, who)
+    validate.require_optimizer(optimizer, who)
+    validate.require_regularizer(reg, who)
+    if backprop not in ("manual", "autodiff"):
+        raise ValueError(f"{who}: backprop must be 'manual' or 'autodiff', got {backprop!r}")
+    for name in ("steps", "log_every", "unroll"):
+        positive_int(who, name, options[name])
+    for name in ("batch_size", "patience"):
+        positive_int(who, name, options[name], allow_none=True)
+    positive_int(who, "start_step", options["start_step"], minimum=0)
+    check_key(who, options["key"], batch_size=options["batch_size"], model=model)
+    members = who == "fit_ensemble"
+    validate.check_data(loss, x, target, where=who, model=model, params=params, members=members)
+    validate.check_finite_params(params, where=who)
+    n, batch_size = (np.shape(x)[0] if np.ndim(x) else 1), options["batch_size"]
+    if batch_size is not None and batch_size > n:
+        raise ValueError(f"{who}: batch_size={batch_size} is larger than the {n} examples in x")
+    _check_validation(who, model, loss, params, options["validation"], members)
+    _check_metrics(who, options["metrics"])
+    stop_below = options["stop_below"]
+    if stop_below is not None and not np.isscalar(stop_below) and np.ndim(stop_below) != 0:
+        raise ValueError(f"{who}: stop_below must be a number, got shape {np.shape(stop_below)}")
+
+
+def _check_validation(who, model, loss, params, validation, members) -> None:
+    if validation is None:
+        return
+    if not (isinstance(validation, tuple | list) and len(validation) == 2):
+        raise TypeError(
+            f"{who}: validation must be a pair (x_val, target_val), got {type(validation).__name__}"
+        )
+    validate.check_data(loss, *validation, where=who, model=model, params=params,
+                        members=members, names=("x_val", "target_val"))  # fmt: skip
+
+
+def _check_metrics(who: str, metrics: Mapping[str, Any] | None) -> None:
+    if metrics is None:
+        return
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"{who}: metrics must be a dict {{'name': fn(pred, target)}}")
+    for name, fn in metrics.items():
+        reserved = name in ("loss", "accuracy", "step") if isinstance(name, str) else True
+        if reserved or name.startswith(("val_", "final_")):
+            raise ValueError(
+                f"{who}: metric name {name!r} is reserved (loss, accuracy, step, val_*, final_*)"
+            )
+        if not callable(fn):
+            raise TypeError(f"{who}: metrics[{name!r}] must be a function fn(pred, target)")

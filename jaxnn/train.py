@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import ensemble, fitcheck, placement
+from jaxnn import cache, ensemble, fitcheck, placement, validate
 from jaxnn.divergence import DivergenceError, raise_divergence
 from jaxnn.layers import Layer
 from jaxnn.loop import RunConfig, RunInputs, TrainState, build_run, initial_state
@@ -60,96 +60,14 @@ def _runner(model, loss, optimizer, reg, backprop, ensemble_: bool) -> Callable:
     return jax.jit(run_members if ensemble_ else run, static_argnames=("cfg",))
 
 
-@functools.lru_cache(maxsize=64)
-def _cached_runner(model, loss, optimizer, reg, backprop, ensemble_):
-    return _runner(model, loss, optimizer, reg, backprop, ensemble_)
-
-
 def _get_runner(model, loss, optimizer, reg, backprop, *, ensemble_=False):
-    try:
-        return _cached_runner(model, loss, optimizer, reg, backprop, ensemble_)
-    except TypeError:  # something unhashable (e.g. a user's dict-holding optimizer): no cache
-        return _runner(model, loss, optimizer, reg, backprop, ensemble_)
+    """The runner for this math: freshly built but identical objects share one program."""
+    return cache.memoize(_runner, model, loss, optimizer, reg, backprop, ensemble_)
 
 
 # --------------------------------------------------------------------------------------------
-# Checking a call (host side, once per call)
+# Options of a call
 # --------------------------------------------------------------------------------------------
-
-
-def _positive_int(who: str, name: str, value, *, allow_none=False, minimum=1):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise ValueError(f"{who}: {name} must be {kind}, got {value!r}")
-
-
-def _stochastic_layer(model: Layer) -> Layer | None:
-    """The first layer inside ``model`` that draws random numbers, or ``None``."""
-    if not getattr(model, "stochastic", False):
-        return None
-    for sub in model.sublayers:
-        found = _stochastic_layer(sub)
-        if found is not None:
-            return found
-    return model
-
-
-def _check_key(who: str, key, *, batch_size, model) -> None:
-    needs = []
-    stochastic = _stochastic_layer(model)
-    if stochastic is not None:
-        needs.append(f"the model is stochastic ({stochastic!r} draws a mask per update)")
-    if batch_size is not None:
-        needs.append(f"batch_size={batch_size} shuffles the examples every epoch")
-    if key is None:
-        if needs:
-            raise ValueError(
-                f"{who}: key=jax.random.key(...) is required: {' and '.join(needs)}; "
-                "update k then uses jax.random.fold_in(key, k)"
-            )
-        return
-    _check_key_type(who, key)
-
-
-def _check_key_type(who: str, key) -> None:
-    typed = isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-    raw = np.shape(key) == (2,) and np.result_type(key) == np.uint32 if key is not None else False
-    if not (typed or raw):
-        raise TypeError(
-            f"{who}: key must be a PRNG key such as jax.random.key(0), got "
-            f"{type(key).__name__} of shape {np.shape(key)}"
-        )
-
-
-def _check_call(who, model, loss, optimizer, params, x, target, *, reg, backprop, options):
-    """Every host-side check of a call; ``options`` are the shared keyword arguments."""
-    fitcheck.check_types(who, model, loss, optimizer, reg, backprop)
-    _positive_int(who, "steps", options["steps"])
-    _positive_int(who, "log_every", options["log_every"])
-    _positive_int(who, "unroll", options["unroll"])
-    _positive_int(who, "batch_size", options["batch_size"], allow_none=True)
-    _positive_int(who, "patience", options["patience"], allow_none=True)
-    _positive_int(who, "start_step", options["start_step"], minimum=0)
-    _check_key(who, options["key"], batch_size=options["batch_size"], model=model)
-    members = who == "fit_ensemble"
-    fitcheck.check_data(who, model, loss, params, x, target, members=members)
-    fitcheck.check_params_finite(who, params)
-    n, batch_size = np.shape(x)[0] if np.ndim(x) else 0, options["batch_size"]
-    if batch_size is not None and batch_size > n:
-        raise ValueError(f"{who}: batch_size={batch_size} is larger than the {n} examples in x")
-    validation = options["validation"]
-    if validation is not None:
-        if not (isinstance(validation, tuple | list) and len(validation) == 2):
-            raise TypeError(f"{who}: validation must be a pair (x_val, target_val)")
-        fitcheck.check_data(who, model, loss, params, *validation, name="val_", members=members)
-    reserved = {"loss", "accuracy", "step"}
-    for name, fn in (options["metrics"] or {}).items():
-        if not isinstance(name, str) or name in reserved or name.startswith("val_"):
-            raise ValueError(f"{who}: metric name {name!r} is reserved or not a string")
-        if not callable(fn):
-            raise TypeError(f"{who}: metrics[{name!r}] must be a function fn(pred, target)")
 
 
 def _config(options: Mapping[str, Any], batch_sharding=None) -> RunConfig:
@@ -278,8 +196,8 @@ def fit(
         patience=patience,
         stop_below=stop_below,
     )
-    _check_call("fit", model, loss, optimizer, params, x, target, reg=reg, backprop=backprop,
-                options=options)  # fmt: skip
+    fitcheck.check_call("fit", model, loss, optimizer, params, x, target, reg=reg,
+                        backprop=backprop, options=options)  # fmt: skip
     traced = not fitcheck.is_concrete(params, x, target, key, opt_state)
     inputs = _inputs(x, target, options, key)
     batch_sharding = None
@@ -315,6 +233,9 @@ def fit(
         replay_state, replay_logs, _ = runner(replay_state, replay_inputs, cfg=replay_cfg)
         return replay_state.params, replay_logs["loss"]
 
+    if int(state.first_bad_step) == start_step and fitcheck.is_concrete(params):
+        # Non-finite before any update: bad inputs (BCE on logits, ...) rather than divergence.
+        validate.explain_nonfinite(model, loss, params, x, target, where="fit", reg=reg)
     raise_divergence(replay, history, start_step, log_every, int(state.first_bad_step))
 
 
@@ -348,10 +269,9 @@ def _data_parallel(devices, params, opt_state, inputs: RunInputs, batch_size):
 
 def init_ensemble(model: Layer, key: jax.Array, n: int, input_shape) -> Any:
     """Params of ``n`` members stacked on a leading axis, member ``i`` from ``split(key)[i]``."""
-    if not isinstance(model, Layer):
-        fitcheck.check_types("init_ensemble", model, None, None, None, "manual")
-    _positive_int("init_ensemble", "n", n)
-    _check_key_type("init_ensemble", key)
+    validate.require_layer(model, "init_ensemble")
+    fitcheck.positive_int("init_ensemble", "n", n)
+    fitcheck.check_key_type("init_ensemble", key)
     shape = (input_shape,) if isinstance(input_shape, int | np.integer) else tuple(input_shape)
     if not all(isinstance(d, int | np.integer) and d > 0 for d in shape):
         raise ValueError(
@@ -421,8 +341,8 @@ def fit_ensemble(
         patience=patience,
         stop_below=stop_below,
     )
-    _check_call(who, model, loss, optimizer, params, x, target, reg=reg, backprop=backprop,
-                options=options)  # fmt: skip
+    fitcheck.check_call(who, model, loss, optimizer, params, x, target, reg=reg,
+                        backprop=backprop, options=options)  # fmt: skip
     if hyperparams is not None and "reg_strength" in hyperparams and reg is None:
         raise ValueError(
             f"{who}: hyperparams['reg_strength'] scales reg, but reg=None: nothing to sweep "

@@ -528,5 +528,5 @@ def test_wrong_feature_dim_raises_naming_dense_before_training():
             train.fit(model, loss, opt, params, x3, y, steps=10)
     assert runner_compiles(names) == []  # raised while tracing: no program was ever built
 
-    with pytest.raises(ValueError, match=r"x and target.*\(64, 2\).*\(10,\)"):
+    with pytest.raises(ValueError, match=r"fit: x has 64 examples but target has 10"):
         train.fit(model, loss, opt, params, jnp.asarray(x_np, jnp.float32), y[:10], steps=10)
