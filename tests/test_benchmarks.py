@@ -35,7 +35,7 @@ def _installed(*mods: str) -> bool:
         return False
 
 
-CORE = ["plain-jax", "plain-jax-loop", "numpy"]
+CORE = ["plain-jax", "plain-jax-loop", "plain-jax-logged", "numpy"]
 JAXNN = []
 if _installed("jaxnn.train", "jaxnn.losses"):
     JAXNN = ["jaxnn-manual", "jaxnn-autodiff"]

@@ -87,6 +87,14 @@ CONTENDERS: dict[str, Contender] = {
             workloads=_MINIBATCH,
         ),
         Contender(
+            "plain-jax-logged",
+            "plain_jax",
+            ("jax", "optax"),
+            "W5/W6: plain-jax plus the training-set objective before every epoch and after "
+            "the last update (what jaxnn's history['loss'] and ['final_loss'] compute)",
+            workloads=_MINIBATCH,
+        ),
+        Contender(
             "numpy",
             "numpy_loop",
             ("numpy",),

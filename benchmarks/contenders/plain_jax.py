@@ -7,7 +7,9 @@
 Minibatch workloads (W5/W6): ``plain-jax`` is one hand-written scan over epochs (each a scan
 over its batches, gathered in-graph from the shared data order, then the held-out loss and
 accuracy) with ``optax.adam``; ``plain-jax-loop`` is the same step as JAX users usually run
-it, jitted and called from a Python batch loop (`minibatch.python_loop`). For W6 both are
+it, jitted and called from a Python batch loop (`minibatch.python_loop`);
+``plain-jax-logged`` is the scan plus the objective on the whole training set before every
+epoch and after the last update, the work jaxnn's history adds. For W6 all are
 ``jax.vmap``ped over members (params, optimizer state, data order).
 """
 
@@ -82,8 +84,12 @@ def _build(spec: Workload, steps: int):
     return jax.jit(run)
 
 
-def _build_minibatch(spec: Workload):
-    """``run(params, x, y, orders, x_val, y_val) -> (params, (val_loss, val_acc) per epoch)``."""
+def _build_minibatch(spec: Workload, train_objective: bool = False):
+    """``run(params, x, y, orders, x_val, y_val) -> (params, (val_loss, val_acc) per epoch)``.
+
+    ``train_objective``: also the objective on the whole training set before every epoch and
+    after the last update (what jaxnn logs as ``history["loss"]`` / ``["final_loss"]``).
+    """
     forward, loss, opt = make_forward(spec), make_loss(spec), optax.adam(spec.lr)
     batch = spec.batch_size
 
@@ -101,10 +107,13 @@ def _build_minibatch(spec: Workload):
             return (optax.apply_updates(params, updates), opt_state), None
 
         def epoch(carry, order):
+            before = loss(carry[0], x, y) if train_objective else None
             carry, _ = jax.lax.scan(step, carry, batch_indices(order, spe, batch))
-            return carry, held_out(carry[0], xv, yv)
+            return carry, (held_out(carry[0], xv, yv), before)
 
         (params, _), history = jax.lax.scan(epoch, (params, opt.init(params)), orders)
+        if train_objective:
+            history = (history, loss(params, x, y))
         return params, history
 
     if spec.ensemble:
@@ -112,12 +121,13 @@ def _build_minibatch(spec: Workload):
     return jax.jit(run)
 
 
-def _train_minibatch(spec: Workload, data, init, steps):
-    if spec not in _COMPILED:
-        _COMPILED[spec] = _build_minibatch(spec)
+def _train_minibatch(spec: Workload, data, init, steps, train_objective: bool = False):
+    key = (spec, train_objective)
+    if key not in _COMPILED:
+        _COMPILED[key] = _build_minibatch(spec, train_objective)
     epochs, _ = epochs_and_batches(spec, data, steps)
     orders = data["orders"][:, :epochs] if spec.ensemble else data["orders"][:epochs]
-    params, history = _COMPILED[spec](
+    params, history = _COMPILED[key](
         init, data["X"], data["y"], orders, data["X_val"], data["y_val"]
     )
     jax.device_get(history)  # the per-epoch held-out numbers, to the host as a user logs them
@@ -169,4 +179,10 @@ def train_loop(spec: Workload, data, init, steps):
     return params
 
 
-TRAINERS = {"plain-jax": train, "plain-jax-loop": train_loop}
+def train_logged(spec: Workload, data, init, steps):
+    if not spec.minibatch:
+        raise NotImplementedError("plain-jax-logged runs the minibatch workloads (W5, W6)")
+    return _train_minibatch(spec, data, init, steps, train_objective=True)
+
+
+TRAINERS = {"plain-jax": train, "plain-jax-loop": train_loop, "plain-jax-logged": train_logged}
