@@ -126,7 +126,10 @@ class GradReport(NamedTuple):
             for r in self.rows
         ]
         widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in table]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in table
+        ]
         hints = [f"  {r.path}: {r.hint}" for r in self.rows if r.hint and not r.counted_ok]
         if hints:
             hints.insert(0, "what to look at:")
