@@ -868,3 +868,22 @@ def test_error_messages_name_the_users_path_not_a_temp_name(tmp_path):
     assert "file-not-dir" in str(info.value)
     assert ".tmp" not in str(info.value)
     assert re.search(r"\.tmp|tmp[a-z0-9_]{6,}", str(info.value).replace(str(tmp_path), "")) is None
+
+
+def test_every_gradient_path_keeps_float32_params_dtype_with_float64_data():
+    """0.1's hand-written path promoted float32 params' grads to float64 with float64 data."""
+    model, params = clf()
+    with jax.enable_x64(True):
+        x64 = jnp.asarray(X, jnp.float64)
+        paths = {
+            "grad": jaxnn.grad(model, ce(), reg=losses.l2(0.01)),
+            "autodiff_grad": jaxnn.autodiff_grad(model, ce(), reg=losses.l2(0.01)),
+            "value_and_grad": lambda *a: jaxnn.value_and_grad(model, ce())(*a)[1],
+            "manual_vjp": jax.grad(
+                lambda p, x, t: ce().value(jaxnn.manual_vjp(model).apply(p, x), t)
+            ),
+        }
+        for name, g in paths.items():
+            grads = jax.jit(g)(params, x64, LABELS)
+            dtypes = {str(leaf.dtype) for leaf in jax.tree.leaves(grads)}
+            assert dtypes == {"float32"}, (name, dtypes)
