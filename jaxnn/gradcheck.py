@@ -282,7 +282,15 @@ def _check(model, loss, params, x, target, *, reg, key, boundary, finite_differe
     else:
         plan, dir_leaf = empty_plan(float_leaves)
     with jax.enable_x64(True):
-        out = jax.device_get(run(args, (target, key), plan))
+        try:
+            out = jax.device_get(run(args, (target, key), plan))
+        except (TypeError, ValueError, FloatingPointError):
+            raise  # jaxnn's own checks (params, shapes, malformed vjps) already name the fix
+        except Exception as err:  # a user layer's own bug: say whose, in one line
+            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+            raise ValueError(
+                f"{who}: running {model.name} with {loss.name} raised {type(err).__name__}: {first}"
+            ) from None
     return _report(model, loss, reg, params, x, out, meta["layers"], plan, dir_leaf, dtype, tol,
                    finite_differences)  # fmt: skip
 
@@ -318,7 +326,7 @@ def _report(model, loss, reg, params, x, out, layer_meta, plan, dir_leaf, dtype,
     stencils = leaf_stencils(plan, dir_leaf, sizes, out["fd_coords"], out["fd_dirs"])
     f0 = float(out["f0"])
     notes: list[str] = []
-    surrogates, kink_layers = _layer_notes(layer_meta, extras, notes)
+    surrogates = _layer_notes(layer_meta, extras, notes)
     batch = int(np.prod(np.shape(x)[:-1])) if np.ndim(x) > 1 else None
     param_dtypes = [leaf.dtype for leaf, m in zip(param_leaves, float_mask, strict=True) if m]
     rows = []
@@ -350,8 +358,6 @@ def _report(model, loss, reg, params, x, out, layer_meta, plan, dir_leaf, dtype,
     bracket = _bracket(rows, model)
     if bracket and any(not r.counted_ok for r in rows):
         suspects.append(bracket)
-    if kink_layers and not any(r.status.startswith("not differentiable") for r in rows):
-        pass
     if not any(not r.counted_ok for r in rows):
         suspects = []
     return GradReport(
@@ -393,9 +399,10 @@ def _upstream(model: Layer, path, flagged: set) -> bool:
     return top is None or any(j >= top for j in flagged)
 
 
-def _layer_notes(layer_meta, extras, notes) -> tuple[set, set]:
-    """Surrogate and declared-kink notes, each layer with its own reason; their positions."""
-    surrogates, kinks = set(), set()
+def _layer_notes(layer_meta, extras, notes) -> set:
+    """Surrogate and declared-kink notes, each layer with its own reason; the top-level
+    positions of the surrogates."""
+    surrogates = set()
     for (path, layer), info in zip(layer_meta, extras["layers"], strict=True):
         top = path[0] if path else -1
         label = _label(path, layer)
@@ -408,14 +415,12 @@ def _layer_notes(layer_meta, extras, notes) -> tuple[set, set]:
         if isinstance(mask, dict):  # the 0.1 form: {label: count}
             counts = {k: int(v) for k, v in mask.items() if int(v) > 0}
             if counts:
-                kinks.add(top)
                 where = ", ".join(f"{k}: {n}" for k, n in counts.items())
                 notes.append(f"note: {label}: non-differentiable points ({where}); finite "
                              "differences through them are not counted.")  # fmt: skip
             continue
         mask = np.asarray(mask, bool)
         if mask.any():
-            kinks.add(top)
             at = [format_index(i) for i in np.argwhere(mask)[:3].tolist()]
             more = f" and {int(mask.sum()) - 3} more" if mask.sum() > 3 else ""
             notes.append(
@@ -423,7 +428,7 @@ def _layer_notes(layer_meta, extras, notes) -> tuple[set, set]:
                 f"{', '.join(at)}{more}): not differentiable there, so finite differences "
                 "through them are not counted (manual vs autodiff still is)."
             )
-    return surrogates, kinks
+    return surrogates
 
 
 def _layer_suspects(layer_meta, extras, reg, tol, batch, loss):
