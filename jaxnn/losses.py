@@ -387,7 +387,9 @@ def _ce_check(name: str):
         n = np.inf if pred is None else pred.shape[-1]  # unknown: only labels < 0 are known bad
         if pred is not None:
             _check_classes(name, tuple(pred.shape))
-        if target.shape == tuple(np.shape(pred)) or (pred is None and target.dtype.kind == "f"):
+        if target.shape == tuple(np.shape(pred)) or (
+            pred is None and jnp.issubdtype(target.dtype, jnp.floating)
+        ):
             _check_unit_interval(
                 name,
                 "one-hot or probability targets",

@@ -31,6 +31,7 @@ import inspect
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -216,17 +217,29 @@ def _host(a, where: str, name: str) -> np.ndarray:
         host = np.asarray(a)
     except Exception as e:  # e.g. a ragged list
         raise TypeError(f"{where}: {name} must be an array of numbers, got {_short(a)}") from e
-    if not (np.issubdtype(host.dtype, np.number) or host.dtype == np.bool_) or np.issubdtype(
-        host.dtype, np.complexfloating
-    ):
+    # jnp.issubdtype knows ml_dtypes (bfloat16, float8), which NumPy files under "void"
+    real = any(jnp.issubdtype(host.dtype, k) for k in (jnp.floating, jnp.integer, jnp.bool_))
+    if not real:
         raise TypeError(
             f"{where}: {name} must hold real numbers (float, int or bool), got dtype {host.dtype}"
         )
     return host
 
 
+def _all_finite(host: np.ndarray) -> bool:
+    """True when no element is NaN/inf. One summing pass first (NaN and inf always reach the
+    sum, and it allocates nothing); only a non-finite sum (or an overflow of huge finite
+    values) pays for the exact element-wise test."""
+    if not jnp.issubdtype(host.dtype, jnp.inexact):
+        return True
+    with np.errstate(all="ignore"):
+        if np.isfinite(host.sum()):
+            return True
+    return bool(np.isfinite(host).all())
+
+
 def _check_finite(host: np.ndarray, where: str, name: str) -> None:
-    if np.issubdtype(host.dtype, np.inexact) and not np.isfinite(host).all():
+    if not _all_finite(host):
         bad = ~np.isfinite(host)
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
@@ -355,7 +368,7 @@ def check_finite_params(params, *, where: str, what: str = "the initial params")
         return
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         host = np.asarray(leaf)
-        if np.issubdtype(host.dtype, np.inexact) and not np.isfinite(host).all():
+        if not _all_finite(host):
             count = int((~np.isfinite(host)).sum())
             raise ValueError(
                 f"{where}: {what} contain {count} NaN/inf value(s) at leaf {_leaf_name(path)}; "
@@ -379,7 +392,7 @@ def explain_nonfinite(
     check_data(loss, x, target, where=where, model=model, params=params)
     pred = apply_layer(model, params, x)
     pred_host = np.asarray(pred)
-    if np.issubdtype(pred_host.dtype, np.inexact) and not np.isfinite(pred_host).all():
+    if not _all_finite(pred_host):
         raise ValueError(
             f"{where}: {model!r} outputs NaN/inf for these params and data (finite inputs): "
             "the params are too large for this model, or a layer overflows"
