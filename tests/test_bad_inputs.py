@@ -887,3 +887,17 @@ def test_every_gradient_path_keeps_float32_params_dtype_with_float64_data():
             grads = jax.jit(g)(params, x64, LABELS)
             dtypes = {str(leaf.dtype) for leaf in jax.tree.leaves(grads)}
             assert dtypes == {"float32"}, (name, dtypes)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_validate_finds_nan_and_inf_in_every_float_dtype(dtype):
+    import ml_dtypes  # noqa: F401  (registers bfloat16 with NumPy)
+
+    dt = jnp.dtype(dtype)
+    for bad in (np.nan, np.inf, -np.inf):
+        x = np.array(X).astype(dt)
+        x[3, 1] = bad
+        with pytest.raises(ValueError, match=r"index \(3, 1\)"):
+            validate.check_data(losses.mse, x, np.zeros((6, 2), dt), where="f")
+    huge = np.full((6, 2), np.finfo(dt).max, dt)  # finite, though its sum overflows
+    validate.check_data(losses.mse, huge, huge, where="f")
