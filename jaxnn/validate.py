@@ -335,7 +335,10 @@ def check_data(
     if check is None:
         return
     pred = None  # unknown output shape: the loss checks what it can from the target alone
-    if model is not None and params is not None and not is_traced(params):
+    # Only class labels need the output shape (their range is 0..classes-1); computing it
+    # costs one abstract trace of the model on the first call per model and shapes.
+    labels = jnp.issubdtype(t_host.dtype, jnp.integer)
+    if labels and model is not None and params is not None and not is_traced(params):
         pred = pred_struct(model, params, x_host, members=members)
     try:
         check(pred, t_host)
