@@ -39,6 +39,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 Params = dict[str, jax.Array]
@@ -162,7 +163,6 @@ def truth_table(params: Params, threshold=0.0) -> tuple[jax.Array, jax.Array]:
     return inputs, predict(params, inputs, threshold=threshold)
 
 
-@functools.partial(jax.jit, static_argnames=("epochs",))
 def train(
     params: Params, x, y, *, learning_rate=0.1, epochs: int = 1, threshold=0.0
 ) -> tuple[Params, dict[str, jax.Array]]:
@@ -171,11 +171,27 @@ def train(
     Each epoch visits every example once, in order, updating after each one. ``learning_rate``
     and ``threshold`` may be traced (e.g. vmapped); ``epochs`` is static.
 
+    Labels other than 0 and 1 (e.g. ±1) raise ``ValueError`` when ``y`` is concrete; under
+    ``jit``/``vmap`` they make the returned params NaN (never a silent non-learning run).
+
     Returns ``(params, history)``: params keep their dtype; ``history["errors"]`` (int32
     (epochs,)) counts the examples misclassified, when visited, during each epoch;
     ``history["correct"]`` (int32 (epochs,)) counts the correct predictions on the whole set
     with the params at the end of each epoch.
     """
+    if not isinstance(y, jax.core.Tracer):  # host-side, once per call
+        labels = np.asarray(y)
+        if labels.size and not np.isin(labels, (0, 1)).all():
+            raise ValueError(
+                f"perceptron.train: labels must be 0 or 1, got values {np.unique(labels)[:5]}; "
+                "for ±1 labels pass (y + 1) // 2"
+            )
+    return _train(params, x, y, learning_rate=learning_rate, epochs=epochs, threshold=threshold)
+
+
+@functools.partial(jax.jit, static_argnames=("epochs",))
+def _train(params: Params, x, y, *, learning_rate, epochs: int, threshold):
+    """`train`'s compiled body."""
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"perceptron.train: epochs must be a non-negative int, got {epochs!r}")
     _check_params(params, "train")
@@ -185,7 +201,8 @@ def train(
         raise TypeError(f"perceptron.train: params must share one float dtype, got {dtypes}")
     x = _inputs(params, x, "train", batched=True)
     y = _labels(y, x.shape[0], "train")
-    targets = y.astype(dtype)
+    # Labels other than 0/1 (e.g. ±1) cannot raise here: they make the params NaN, not silent.
+    targets = jnp.where((y == 0) | (y == 1), y.astype(dtype), jnp.nan)
     lr = jnp.asarray(learning_rate).astype(dtype)
 
     def visit(p, example):

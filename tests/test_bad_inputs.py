@@ -157,7 +157,6 @@ TRAIN = "train engineer"
 GRADCHECK = "gradcheck engineer"
 IO = "io engineer"
 DATA = "datasets engineer"
-PERCEPTRON = "perceptron owner"
 
 ROWS = [
     # ---- params of another model: checked against the model at trace time -----------------
@@ -691,8 +690,7 @@ ROWS = [
         "perceptron-pm1-labels",
         lambda: perceptron.train(perceptron.init(KEY, 2), X, 2 * LABELS - 1, epochs=2),
         ValueError,
-        ("perceptron", "0", "1"),
-        PERCEPTRON,
+        ("perceptron.train", "0 or 1", "(y + 1) // 2"),
     ),
 ]
 
@@ -901,3 +899,12 @@ def test_validate_finds_nan_and_inf_in_every_float_dtype(dtype):
             validate.check_data(losses.mse, x, np.zeros((6, 2), dt), where="f")
     huge = np.full((6, 2), np.finfo(dt).max, dt)  # finite, though its sum overflows
     validate.check_data(losses.mse, huge, huge, where="f")
+
+
+def test_perceptron_pm1_labels_make_params_nan_under_jit():
+    params0 = perceptron.init(KEY, 2)
+    run = jax.jit(functools.partial(perceptron.train, epochs=2))
+    params, _ = run(params0, X, 2 * LABELS - 1)
+    assert np.isnan(params["w"]).all()
+    params, _ = run(params0, X, LABELS)  # 0/1 labels: finite, as before
+    assert np.isfinite(params["w"]).all()
