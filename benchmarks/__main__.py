@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 WORKLOAD_NAMES = ("W1", "W2", "W3", "W4", "W5", "W6")
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PATH",
         help="replace the text between <!-- bench:start --> and <!-- bench:end --> in PATH",
     )
+    p.add_argument("--summary", metavar="PATH", help="also write a one-row-per-workload table")
     p.add_argument("--contenders", help="comma-separated subset of the contenders")
     p.add_argument(
         "--repeats", type=int, help="steady-state runs per contender (default 5, quick 1)"
@@ -113,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     path = write_json(results, out)
     print(f"wrote {path} ({results['elapsed_s']:.1f} s of benchmarking)")
+    if args.summary:
+        from benchmarks.harness import render_summary
+
+        Path(args.summary).write_text(render_summary(results))
+        print(f"wrote the summary table to {args.summary}")
     if args.readme:
         if not os.path.isfile(args.readme):
             print(f"{args.readme}: no such file; no README updated", file=sys.stderr)

@@ -489,6 +489,35 @@ def render_markdown(results: dict) -> str:
     return "\n".join(out)
 
 
+def render_summary(results: dict) -> str:
+    """One row per workload: jaxnn-manual's time, its steady-state and first-call ratios to
+    plain JAX, and its lead over the fastest peer (any contender not jaxnn's or plain JAX's)."""
+    lines = [
+        "| workload | jaxnn-manual | × plain-jax | first call × plain-jax | fastest peer | "
+        "peer ÷ jaxnn |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, res in results.get("workloads", {}).items():
+        rows = {r["contender"]: r for r in res["rows"] if r.get("median_s")}
+        me = rows.get(REFERENCE)
+        if me is None:
+            continue
+        peers = [r for c, r in rows.items() if not c.startswith(("jaxnn", FLOOR))]
+        best = min(peers, key=lambda r: r["median_s"], default=None)
+        lines.append(
+            f"| {name} {res['title']} | {_fmt_time(me['median_s'])} | "
+            f"{_fmt_ratio(me.get('ratio_plain_jax'))} | "
+            f"{_fmt_ratio(me.get('first_ratio_plain_jax'))} | "
+            + (
+                f"{best['contender']} {_fmt_time(best['median_s'])} | "
+                f"{_fmt_ratio(best['median_s'] / me['median_s'])} |"
+                if best
+                else "— | — |"
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
 def write_json(results: dict, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
