@@ -13,9 +13,10 @@ on the host:
 * params (`check_finite_params`): no NaN/inf in the initial params (a NaN there is not a
   divergence of training).
 
-Cost: one device-to-host copy of ``x``, ``target`` and the params and a NumPy pass over them
-per call (plus one abstract trace of the model for its output shape, cached per model and
-shapes); nothing runs per training step, and nothing is compiled.
+Cost, per call: one summing NumPy pass over ``x``, ``target`` and the params (on an
+accelerator, after their copy to the host), and, when the target is class labels, one abstract
+trace of the model for its number of classes (cached per model and shapes). Nothing runs per
+training step, and nothing is compiled.
 
 Under ``jit``/``vmap`` the arrays are tracers and these value checks skip silently; what still
 runs there is every layer's and loss's *trace-time* check of shapes and dtypes. Impossible
