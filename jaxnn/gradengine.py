@@ -375,6 +375,12 @@ def leaf_row(
     problems.extend(extra_problems)
     if problems:
         hint, worst = _hint(hand, auto, fd_hand, fd_auto, agrees, auto_fd_fails, batch)
+        excused = _excused_count(fd_hand, fd_auto)
+        if excused and (man_fd_fails or auto_fd_fails):
+            hint += (
+                f" ({excused} entries at a kink or where FD does not resolve, e.g. saturation, "
+                "were not counted)"
+            )
         return LeafCheck(name, shape, agree_abs, agree_rel, man_fd, auto_fd,
                          "FAIL: " + ", ".join(problems), hint, worst)  # fmt: skip
     status = _excused_status(name, fd_hand, fd_auto, declared_kink, shape)
@@ -427,6 +433,14 @@ def _hint(hand, auto, fd_hand, fd_auto, agrees, auto_fd_fails, batch):
             "(the forward math, e.g. a custom_jvp or a stop_gradient), not the backward"
         ), worst
     return "manual = autodiff, both ≠ FD along random directions: the forward math is suspect", None
+
+
+def _excused_count(*results) -> int:
+    found = set()
+    for fd in results:
+        if fd is not None:
+            found |= {int(i) for i in np.concatenate([fd.kinks, fd.unresolved]) if i >= 0}
+    return len(found)
 
 
 def _excused_status(name, fd_hand, fd_auto, declared_kink, shape) -> str:
