@@ -11,8 +11,12 @@ or trace-time shape checks), so the table is fast.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -137,6 +141,21 @@ def only_dx_layer():
 
 def inject_sgd(lr):
     return optax.inject_hyperparams(optax.sgd)(learning_rate=lr)
+
+
+@functools.cache
+def files() -> str:
+    """A scratch directory (removed at exit) with a text file and a params-only save."""
+    directory = tempfile.mkdtemp(prefix="jaxnn-bad-inputs-")
+    atexit.register(shutil.rmtree, directory, True)
+    with open(os.path.join(directory, "notes.txt"), "w") as f:
+        f.write("not params")
+    io.save(os.path.join(directory, "params.npz"), clf()[1])
+    return directory
+
+
+def custom_init_dense():
+    return jaxnn.Dense(3, w_init=lambda key, shape, dtype=jnp.float32: jnp.zeros(shape, dtype))
 
 
 # --------------------------------------------------------------------------------------------
@@ -685,6 +704,119 @@ ROWS = [
         ValueError,
         ("label 2",),
     ),
+    # ---- io: files, models, paths -----------------------------------------------------------
+    Row(
+        "io-load-not-a-params-file",
+        lambda: io.load(os.path.join(files(), "notes.txt")),
+        ValueError,
+        ("notes.txt", "not a jaxnn params file"),
+    ),
+    Row(
+        "io-load_model-of-params-only-file",
+        lambda: io.load_model(os.path.join(files(), "params.npz")),
+        ValueError,
+        ("load_model", "no model", "model=model"),
+    ),
+    Row(
+        "io-save-to-a-directory",
+        lambda: io.save(files(), clf()[1]),
+        ValueError,
+        ("directory", "params.npz"),
+    ),
+    Row(
+        "io-save-model-without-spec",
+        lambda: io.save(
+            os.path.join(files(), "custom.npz"),
+            custom_init_dense().init(KEY, (2,))[1],
+            model=custom_init_dense(),
+        ),
+        ValueError,
+        ("Dense(3)", "no spec", "register_layer"),
+    ),
+    Row(
+        "io-load-with-another-model",
+        lambda: io.load(os.path.join(files(), "params.npz"), model=jaxnn.mlp([2, 4, 2])),
+        ValueError,
+        ("Dense(4)", "(2, 4)", "(2, 3)", "another model"),
+    ),
+    Row(
+        "io-save-string-leaf",
+        lambda: io.save(os.path.join(files(), "bad.npz"), {"w": "abc"}),
+        TypeError,
+        ("params['w']", "str"),
+    ),
+    # ---- constructors, specs, summary ---------------------------------------------------------
+    Row(
+        "serial-with-a-string",
+        lambda: jaxnn.serial(jaxnn.Dense(2), "tanh"),
+        TypeError,
+        ("serial", "'tanh'"),
+    ),
+    Row(
+        "mlp-activation-typo",
+        lambda: jaxnn.mlp([2, 3, 2], activation="sigmod"),
+        ValueError,
+        ("'sigmod'", "sigmoid"),
+    ),
+    Row("mlp-one-size", lambda: jaxnn.mlp([2]), ValueError, ("mlp", "[2]")),
+    Row("Dropout-negative-rate", lambda: jaxnn.Dropout(-0.1), ValueError, ("Dropout", "-0.1")),
+    Row(
+        "Dense-complex-input",
+        lambda: dense3()[0].apply(dense3()[1], jnp.zeros((4, 2), jnp.complex64)),
+        TypeError,
+        ("Dense(3)", "complex64"),
+    ),
+    Row(
+        "from_spec-unknown-layer",
+        lambda: jaxnn.from_spec(["nope", []]),
+        ValueError,
+        ("from_spec", "nope"),
+    ),
+    Row(
+        "losses-from_spec-negative-lam",
+        lambda: losses.from_spec(["l2", [["lam", -1]]]),
+        ValueError,
+        ("l2", ">= 0"),
+    ),
+    Row(
+        "summary-int-shape",
+        lambda: jaxnn.summary(clf()[0], 2),
+        TypeError,
+        ("input_shape", "(2,)"),
+    ),
+    Row(
+        "summary-uncalled-mlp",
+        lambda: jaxnn.summary(jaxnn.mlp, (2,)),
+        TypeError,
+        ("mlp", "call it"),
+        LEAD,
+    ),
+    # ---- datasets -----------------------------------------------------------------------------
+    Row(
+        "xor-unknown-encoding",
+        lambda: datasets.xor("bogus"),
+        ValueError,
+        ("xor", "'bogus'", "binary"),
+    ),
+    Row(
+        "make_moons-negative-noise",
+        lambda: datasets.make_moons(KEY, 10, -0.1),
+        ValueError,
+        ("make_moons", "noise"),
+    ),
+    Row(
+        "make_moons-float-n",
+        lambda: datasets.make_moons(KEY, 10.5, 0.1),
+        TypeError,
+        ("make_moons", "int", "10.5"),
+    ),
+    Row(
+        "fit-int-key",
+        lambda: fit_clf(key=0, batch_size=2),
+        TypeError,
+        ("key", "jax.random.key(0)"),
+    ),
+    Row("fit-log_every-0", lambda: fit_clf(log_every=0), ValueError, ("log_every",)),
     # ---- perceptron ---------------------------------------------------------------------------
     Row(
         "perceptron-pm1-labels",
