@@ -38,9 +38,12 @@ import dataclasses
 import enum
 import functools
 import hashlib
+import os
 import sys
+import tempfile
 import threading
 import types
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
@@ -172,24 +175,39 @@ def clear() -> None:
         _stats.update(hits=0, misses=0)
 
 
-def enable_persistent_cache(path: str, *, min_compile_time_secs: float = 0.0) -> None:
+def enable_persistent_cache(path: str, *, min_compile_time_secs: float = 0.0) -> bool:
     """Turn on JAX's on-disk compilation cache in ``path``, caching even tiny programs.
 
-    For applications (test sessions, scripts); jaxnn itself never calls it. Unreadable or
-    corrupt entries are recompiled with a warning (``jax_raise_persistent_cache_errors`` stays
-    off), so a stale cache costs time, never correctness.
+    For applications (test sessions, scripts); jaxnn itself never calls it. Call it before the
+    first compile: JAX opens its cache once per process. Unreadable or corrupt entries are
+    recompiled with a warning (``jax_raise_persistent_cache_errors`` stays off), so a stale
+    cache costs time, never correctness; a directory that cannot be created or written leaves
+    the cache off, with a warning.
 
     Args:
-      path: cache directory (created by JAX when needed).
+      path: cache directory (``~`` is expanded; created when missing).
       min_compile_time_secs: programs that compile faster are not written (JAX's default is
         1 s, which skips every program of a small network).
+
+    Returns:
+      True when the cache is on, False when ``path`` is unusable.
     """
     import jax
 
-    jax.config.update("jax_compilation_cache_dir", str(path))
+    directory = os.path.expanduser(str(path))
+    try:  # JAX would raise at the first compile instead: fail here, softly
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        message = f"compilation cache left off: {directory!r} is not writable ({e})"
+        warnings.warn(message, stacklevel=2)
+        return False
+    jax.config.update("jax_compilation_cache_dir", directory)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_time_secs))
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     jax.config.update("jax_raise_persistent_cache_errors", False)
+    return True
 
 
 # --------------------------------------------------------------------------------------------

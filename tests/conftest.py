@@ -49,9 +49,8 @@ def _cache_dir(config) -> pathlib.Path | None:
 
 def pytest_configure(config):
     path = _cache_dir(config)
-    if path is None:
-        return
-    cache.enable_persistent_cache(str(path))
+    if path is None or not cache.enable_persistent_cache(str(path)):
+        return  # off, or the directory is unusable (warned): tests run, only slower
     env = {
         "JAX_COMPILATION_CACHE_DIR": str(path),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",

@@ -428,3 +428,12 @@ def test_persistent_cache_hits_and_survives_corruption(tmp_path):
     assert second["hits_after_corruption"] == 0
     assert "Error reading persistent compilation cache" in stderr
     assert second["again"] == second["values"] == first["values"]
+
+
+def test_an_unwritable_cache_directory_leaves_the_cache_off(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    before = jax.config.jax_compilation_cache_dir
+    with pytest.warns(UserWarning, match="compilation cache left off"):
+        assert cache.enable_persistent_cache(str(blocker / "cache")) is False
+    assert jax.config.jax_compilation_cache_dir == before
