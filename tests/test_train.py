@@ -530,3 +530,38 @@ def test_wrong_feature_dim_raises_naming_dense_before_training():
 
     with pytest.raises(ValueError, match=r"fit: x has 64 examples but target has 10"):
         train.fit(model, loss, opt, params, jnp.asarray(x_np, jnp.float32), y[:10], steps=10)
+
+
+# --------------------------------------------------------------------------------------------
+# 9. Options of fit / fit_ensemble are checked before anything compiles
+# --------------------------------------------------------------------------------------------
+
+ERR_MODEL = mlp([2, 3, 2], activation="tanh")
+_, ERR_PARAMS = ERR_MODEL.init(jax.random.key(0), (2,))
+ERR_X, ERR_Y = jnp.zeros((6, 2)), jnp.zeros((6,), jnp.int32)
+
+
+@pytest.mark.parametrize(
+    "kw, kind, words",
+    [
+        ({"batch_size": 7, "key": jax.random.key(0)}, ValueError, ["batch_size=7", "6 examples"]),
+        ({"batch_size": 0, "key": jax.random.key(0)}, ValueError, ["batch_size", "positive"]),
+        ({"batch_size": 2}, ValueError, ["key=", "required", "batch_size=2"]),
+        ({"batch_size": 2, "key": 3}, TypeError, ["key", "PRNG key"]),
+        ({"patience": 0}, ValueError, ["patience", "positive"]),
+        ({"start_step": -1}, ValueError, ["start_step", ">= 0"]),
+        ({"devices": []}, ValueError, ["devices=[]"]),
+        ({"validation": ERR_X}, TypeError, ["validation", "pair"]),
+        ({"validation": (ERR_X, ERR_Y + 2)}, ValueError, ["label", "2 classes"]),
+        ({"metrics": {"loss": jnp.mean}}, ValueError, ["metric name 'loss'", "reserved"]),
+        ({"metrics": {"mae": 3}}, TypeError, ["metrics['mae']", "function"]),
+    ],
+)
+def test_fit_options_are_checked_before_compiling(kw, kind, words):
+    loss, opt = losses.softmax_cross_entropy(), optax.sgd(0.1)
+    with count_compiles() as names:
+        with pytest.raises(kind) as info:
+            train.fit(ERR_MODEL, loss, opt, ERR_PARAMS, ERR_X, ERR_Y, steps=2, **kw)
+    assert runner_compiles(names) == []
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
