@@ -281,7 +281,8 @@ def _check(model, loss, params, x, target, *, reg, key, boundary, finite_differe
         )
     else:
         plan, dir_leaf = empty_plan(float_leaves)
-    with jax.enable_x64(True):
+    # Full float32 matmuls: on GPUs the default (TF32) rounds differently on the two paths.
+    with jax.enable_x64(True), jax.default_matmul_precision("highest"):
         try:
             out = jax.device_get(run(args, (target, key), plan))
         except (TypeError, ValueError, FloatingPointError):
