@@ -20,18 +20,17 @@ def _pin_threads(n: int) -> None:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
 
 
-def _parse_epochs(text: str) -> int | dict[str, int]:
+def _parse_epochs(text: str, flag: str = "--epochs", names=("W5", "W6")):
     """``"30"`` -> 30; ``"W5=30,W6=1"`` -> ``{"W5": 30, "W6": 1}``; ValueError otherwise."""
     if "=" not in text:
-        n = int(text)
-        if n < 1:
-            raise ValueError("--epochs must be >= 1")
-        return n
+        if not text.strip().isdigit() or int(text) < 1:
+            raise ValueError(f"{flag} must be a positive integer, got {text!r}")
+        return int(text)
     out = {}
     for part in text.split(","):
         name, _, value = part.partition("=")
-        if name.strip() not in ("W5", "W6") or not value.strip().isdigit() or int(value) < 1:
-            raise ValueError(f"--epochs: expected N or W5=N,W6=M, got {text!r}")
+        if name.strip() not in names or not value.strip().isdigit() or int(value) < 1:
+            raise ValueError(f"{flag}: expected N or {names[0]}=N,{names[1]}=M, got {text!r}")
         out[name.strip()] = int(value)
     return out
 
@@ -51,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         "(default: W5 30, W6 5; --quick: 1)",
     )
     p.add_argument("--members", type=int, help="W6: this many networks (default 256)")
+    p.add_argument(
+        "--steps",
+        help="W1-W4 length: N for all, or per workload, e.g. W1=2000,W4=100 (overrides --quick)",
+    )
     p.add_argument("--out", help="JSON results (default: benchmarks/results/latest.json)")
     p.add_argument(
         "--readme",
@@ -74,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown workload {w!r}; expected some of {', '.join(WORKLOAD_NAMES)}")
     if args.members is not None and args.members < 1:
         p.error("--members must be >= 1")
-    epochs = None
-    if args.epochs:
-        try:
+    epochs = steps = None
+    try:
+        if args.epochs:
             epochs = _parse_epochs(args.epochs)
-        except ValueError as e:
-            p.error(str(e))
+        if args.steps:
+            steps = _parse_epochs(args.steps, "--steps", WORKLOAD_NAMES[:4])
+    except ValueError as e:
+        p.error(str(e))
     if args.threads is not None:
         if args.threads < 1:
             p.error("--threads must be >= 1")
@@ -110,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         repeats=args.repeats,
         threads=args.threads,
         epochs=epochs,
+        steps=steps,
         overrides={"W6": {"ensemble": args.members}} if args.members else None,
         checkpoint=lambda partial: write_json(partial, out),
     )

@@ -277,7 +277,7 @@ def run_suite(
     *,
     quick: bool = False,
     repeats: int | None = None,
-    steps: int | None = None,
+    steps: int | dict[str, int] | None = None,
     peaks: bool = True,
     threads: int | None = None,
     overrides: dict[str, dict] | None = None,
@@ -288,9 +288,9 @@ def run_suite(
     """Run the benchmark and return the results dict (what ``--out`` writes as JSON).
 
     ``threads`` only records what the caller pinned (see ``python -m benchmarks --threads``);
-    ``overrides[name]`` replaces fields of that workload's spec; ``epochs`` (one number, or one
-    per workload name) sets the length of the minibatch workloads (W5/W6; ``steps`` then
-    applies to the others only);
+    ``steps`` is one number or one per workload name; ``overrides[name]`` replaces fields of
+    that workload's spec; ``epochs`` (one number, or one per workload name) sets the length
+    of the minibatch workloads (W5/W6; ``steps`` then applies to the others only);
     ``checkpoint(results)`` is called after every workload with the results so far.
     """
     names = list(workloads or wl.WORKLOADS)
@@ -303,7 +303,7 @@ def run_suite(
             raise ValueError(f"unknown contender {c!r}; expected some of {list(CONTENDERS)}")
     _listen_for_compiles()
     results: dict = {
-        "mode": "quick" if quick else "full",
+        "mode": "quick" if quick else ("full" if steps is None and epochs is None else "short"),
         "started": time.time(),
         "threads": threads,
         "load_average_start": _loadavg(),
@@ -316,7 +316,7 @@ def run_suite(
     for n in names:
         log(f"{n}: {wl.WORKLOADS[n].description}")
         spec = wl.WORKLOADS[n]
-        n_steps = steps
+        n_steps = steps.get(n) if isinstance(steps, dict) else steps
         n_epochs = epochs.get(n) if isinstance(epochs, dict) else epochs
         if spec.minibatch and n_epochs is not None:
             n_steps = n_epochs * spec.steps_per_epoch()
