@@ -290,8 +290,8 @@ class _Walk:
         if isinstance(o, types.MethodType):
             return ("method", self.value(o.__func__), self.value(o.__self__))
         if _is_custom_derivative(o):  # jax.custom_vjp / custom_jvp (jaxnn.manual_vjp uses one)
-            fields = sorted((k, v) for k, v in vars(o).items() if not k.startswith("__"))
-            return (_type_name(o), tuple((k, self.value(v)) for k, v in fields))
+            names = sorted(k for k in vars(o) if not k.startswith("__"))
+            return (_type_name(o), tuple((k, self.value(vars(o)[k])) for k in names))
         if type(o) in (tuple, list) or _is_namedtuple(o):  # optax's and jaxnn's NamedTuples
             return (_type_name(o), tuple(self.value(x) for x in o))
         if type(o) in (dict, OrderedDict):  # insertion order kept: another order is only a miss
@@ -316,9 +316,11 @@ class _Walk:
         cells = []
         for cell in fn.__closure__ or ():
             try:
-                cells.append(self.value(cell.cell_contents))
+                contents = cell.cell_contents
             except ValueError:  # an empty cell (a closure variable not yet assigned)
                 cells.append(("empty-cell",))
+                continue
+            cells.append(self.value(contents))
         parts = [
             "function",
             module,
