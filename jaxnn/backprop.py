@@ -56,6 +56,15 @@ def manual_parts(model: Layer, loss: Loss, *, reg: Regularizer | None = None):
     return parts
 
 
+def _check_float_params(model: Layer, params, x, key) -> None:
+    """``jax.grad`` refuses integer params with its own message, before any layer runs; run the
+    layers' check first so the error names the layer and the leaf (`ParamsDtypeError`)."""
+    if not all(
+        jnp.issubdtype(jnp.result_type(leaf), jnp.floating) for leaf in jax.tree.leaves(params)
+    ):
+        apply_layer(model, params, x, key)
+
+
 def _drop_dx(value, dparams, dx, pred):
     return value, dparams, pred
 
@@ -77,6 +86,7 @@ def value_grad_and_pred(model: Layer, loss: Loss, *, reg=None, backprop: str = "
             return (value if reg is None else value + reg.value(params)), pred
 
         def autodiff(params, x, target, key=None):
+            _check_float_params(model, params, x, key)
             (value, pred), grads = jax.value_and_grad(objective, has_aux=True)(
                 params, x, target, key
             )

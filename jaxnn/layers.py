@@ -25,6 +25,7 @@ import numpy as np
 from jaxnn.paramcheck import (
     ParamsError,
     check_input_shape,
+    check_key,
     check_keys,
     check_leaf,
     check_no_params,
@@ -195,10 +196,13 @@ def Dense(
         if w.shape[1] != features:
             raise ParamsError(name, ".w", f"shape {(x.shape[-1], features)}", f"shape {w.shape}")
         if x.shape[-1] != w.shape[0]:
-            raise ValueError(
-                f"{name}: input of shape {tuple(x.shape)} does not fit params.w of shape "
-                f"{tuple(w.shape)} (expected input (..., {w.shape[0]})); either the input or "
-                "the params do not belong to this model"
+            # A ParamsError, so that inside serial/mlp (where the input width is fixed by the
+            # layers before) it names the leaf path, e.g. [2].w; it still states both shapes.
+            raise ParamsError(
+                name,
+                ".w",
+                f"shape {(x.shape[-1], features)} for an input of shape {tuple(x.shape)}",
+                f"shape {tuple(w.shape)}, which takes input (..., {w.shape[0]})",
             )
         if use_bias:
             check_leaf(name, ".b", params["b"], (features,))
@@ -417,6 +421,7 @@ def Dropout(rate: float) -> Layer:
         """``mask / (1 - rate)``: 0 for dropped units, ``1/(1-rate)`` for kept ones."""
         if key is None or rate == 0:
             return None
+        check_key(name, key)  # an int seed where a key belongs: say so, not JAX's key internals
         keep = jax.random.uniform(key, x.shape, jnp.float32) >= rate
         return keep.astype(x.dtype) / jnp.asarray(1 - rate, x.dtype)
 
@@ -460,7 +465,10 @@ def _serial_layer(layers: tuple[Layer, ...], name: str) -> Layer:
             raise ParamsError(name, "", f"a tuple of {len(layers)} params", describe_tree(params))
 
     def sub_key(key, i):
-        return None if key is None else jax.random.fold_in(key, i)
+        if key is None:
+            return None
+        check_key(name, key)  # before fold_in, whose error on an int seed names no layer
+        return jax.random.fold_in(key, i)
 
     def forward(params, x, key, run):
         """Run ``run(layer, p, x, key)`` through the layers, naming the layer a check fails in."""
