@@ -7,11 +7,22 @@
 
 from __future__ import annotations
 
-from experiments import ensemble, fann, lins, loy, moons, perceptron, sweeps, trask
+from experiments import (
+    britz_exercises,
+    digits,
+    ensemble,
+    fann,
+    lins,
+    loy,
+    moons,
+    perceptron,
+    sweeps,
+    trask,
+)
 
 REGISTRY = {
     e.EXPERIMENT.name: e.EXPERIMENT
-    for e in (perceptron, trask, loy, lins, moons, fann, ensemble, sweeps)
+    for e in (perceptron, trask, loy, lins, moons, fann, ensemble, sweeps, britz_exercises, digits)
 }
 
 __all__ = ["REGISTRY"]

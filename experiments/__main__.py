@@ -7,9 +7,12 @@ import sys
 
 DESCRIPTION = """\
 Run every tutorial as a declarative, jitted jaxnn experiment (or only the NAMEs given).
-Each prints what its tutorial prints, in the tutorial's form, and writes <name>.json, PNG
-figures named <name>_*.png, and one report.md putting each number beside the tutorial's.
-Experiments, in order: perceptron, trask, loy, lins, moons, fann, ensemble, sweeps."""
+Each prints what its tutorial prints, in the tutorial's form, and writes <name>.json and
+figures named <name>_*.png (and .gif); index.html is one self-contained page (open it in a
+browser, no network needed) putting each number beside the tutorial's, with every figure;
+report.md says the same in Markdown. Experiments, in order: perceptron, trask, loy, lins,
+moons, fann, ensemble, sweeps, britz-exercises (the tutorial's exercises), digits (Klein's
+next chapters: held-out test set, dropout, early stopping, 256 seeds at once)."""
 
 EPILOG = """\
 examples:
@@ -31,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="NAME",
         help="experiments to run (default: all): perceptron, trask, loy, lins, moons, fann, "
-        "ensemble, sweeps",
+        "ensemble, sweeps, britz-exercises, digits",
     )
     p.add_argument(
         "--out",
@@ -59,7 +62,8 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=1000,
         metavar="N",
-        help="ensemble: number of random XOR inits trained in one program (default 1000)",
+        help="ensemble: number of random XOR inits trained in one program (default 1000); "
+        "digits trains min(256, N) seeds",
     )
     p.add_argument(
         "--steps-scale",

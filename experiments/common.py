@@ -89,3 +89,62 @@ def tail(loss, accuracy=None, *, fraction: float = 0.1) -> dict:
         acc = np.asarray(accuracy)[-n:]
         out["acc_lo"], out["acc_hi"] = float(acc.min()), float(acc.max())
     return out
+
+
+def explain_paths(ctx, result, *, adam: bool = False) -> None:
+    """If this part's manual and autodiff runs ended apart, say why, from its own history.
+
+    The two paths compute the same math, summed in a different order, so they differ in the
+    last bits. Gradient descent at the edge of stability (loss spikes) amplifies such
+    differences; Adam divides by a running gradient RMS, which turns rounding-level
+    gradients (dead or saturated units) into steps of up to the learning rate. Which of these
+    the run shows is read from its logged objective.
+    """
+    if len(result.by_path) < 2 or not ctx.backprop:
+        return
+    row = ctx.backprop[-1]
+    if row.get("paths_apart_from") is None:
+        return
+    loss = np.asarray(result.by_path["manual"][1]["loss"], np.float64)
+    steps = np.asarray(result.by_path["manual"][1]["step"])
+    ensemble = loss.ndim == 2
+    if ensemble:
+        loss, steps = loss.reshape(-1, loss.shape[-1]), steps.reshape(-1, steps.shape[-1])[0]
+    else:
+        loss = loss[None]
+    jumps = (loss[:, 1:] > 1.2 * loss[:, :-1]) & (np.arange(1, loss.shape[1]) > loss.shape[1] // 20)
+    spikes = sorted({int(steps[1:][j]) for j in np.flatnonzero(jumps.any(axis=0))})
+    finals = [
+        float(np.asarray(h["loss"], np.float64).reshape(-1)[-1]) for _, h in result.by_path.values()
+    ]
+    why = []
+    if spikes:
+        shown = ", ".join(map(str, spikes[:5])) + (" …" if len(spikes) > 5 else "")
+        why.append(
+            f"the objective spikes (jumps up by more than 20 % between logged steps at update "
+            f"{shown}): the step size is at the edge of stability, and each spike amplifies the "
+            "last-bit differences between the two paths' floating-point sums"
+        )
+    if adam:
+        why.append(
+            "Adam divides each step by the gradient's running RMS, so where a gradient is "
+            "nearly zero (a dead ReLU unit) rounding-level differences between the paths "
+            "become steps of up to the learning rate"
+        )
+    if not why:
+        why.append("the run amplifies the last-bit differences between the two paths' sums")
+    ends = (
+        ""
+        if ensemble
+        else f" The last logged objectives are {finals[0]:.6g} (manual) and {finals[1]:.6g} "
+        "(autodiff)."
+    )
+    checked = (
+        " `check_grads` at the initial params agrees."
+        if str(row.get("check_grads", "")).startswith("ok")
+        else ""
+    )
+    ctx.explain(
+        "the two paths compute the same math in a different order; " + "; ".join(why) + "."
+        + ends + checked
+    )  # fmt: skip

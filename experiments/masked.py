@@ -59,3 +59,42 @@ def unpad_hidden(params, h: int):
         act,
         {"w": second["w"][:h], "b": second["b"]},
     )
+
+
+def Choice(activations: tuple[str, ...]) -> Layer:
+    """``y = Σ_k s_k · f_k(x)``: the activation picked by a constant one-hot ``s`` in the params.
+
+    Lets one vmapped program train nets that differ only in their hidden activation: member
+    ``i`` holds ``{"select": onehot(i)}``. Like `Mask`, the selector is a constant
+    (``stop_gradient``; zero in the hand-written ``vjp``). ``activations`` are names as
+    `jaxnn.mlp` takes them ("tanh", "sigmoid", "relu", "leaky_relu", ...).
+    """
+    from jaxnn.layers import ACTIVATIONS
+
+    layers = tuple(ACTIVATIONS[a]() for a in activations)
+
+    def init(key, input_shape):
+        return tuple(input_shape), {"select": jnp.eye(len(layers), dtype=jnp.float32)[0]}
+
+    def apply(params, x):
+        select = jax.lax.stop_gradient(params["select"])
+        return sum(s * layer.apply((), x) for s, layer in zip(select, layers, strict=True))
+
+    def vjp(params, x):
+        select = params["select"]
+        pieces = [layer.vjp((), x) for layer in layers]
+        y = sum(s * out for s, (out, _) in zip(select, pieces, strict=True))
+
+        def backward(dy):
+            dx = sum(s * back(dy)[1] for s, (_, back) in zip(select, pieces, strict=True))
+            return {"select": jnp.zeros_like(select)}, dx
+
+        return y, backward
+
+    return Layer(init, apply, vjp, name=f"Choice{activations}", surrogate="selector is a constant")
+
+
+def one_hot_choice(params, index: int, n: int):
+    """``pad_hidden`` params with their activation's ``()`` replaced by selector ``index``."""
+    first, _, mask, second = params
+    return first, {"select": np.eye(n, dtype=first["w"].dtype)[index]}, mask, second

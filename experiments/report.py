@@ -26,10 +26,10 @@ INTRO = (
     "Each gradient-trained part runs once per backprop path: the layers' hand-written "
     "vjps (manual) and `jax.grad` (autodiff). Its *manual vs autodiff* row gives how far apart "
     "the two runs end, from which step their objectives differ beyond rounding (1e-6 "
-    "relative), and `jaxnn.check_grads` at the initial params. The two paths compute the same "
-    "math with operations in a different order, so they agree to the last bits unless the "
-    "run itself amplifies rounding (an unstable learning rate, an oscillating run); where "
-    "that happens the row says so."
+    "relative in float64, 1e-4 in float32), and `jaxnn.check_grads` at the initial params. "
+    "The two paths compute the same math with operations in a different order, so they "
+    "agree to the last bits unless the run itself amplifies rounding (an unstable learning "
+    "rate, an oscillating run); where that happens the row says so."
 )
 
 
@@ -89,6 +89,11 @@ def experiment_verdict(record: dict) -> tuple[str, str]:
     raise AssertionError("unreachable")
 
 
+def _wall(rec: dict) -> str:
+    cpu = f" (CPU {rec['cpu_s']:.1f} s)" if "cpu_s" in rec else ""
+    return f"{rec['wall_s']:.1f} s{cpu}"
+
+
 def _diff(value) -> str:
     return "—" if value is None else f"{value:.3g}"
 
@@ -98,7 +103,7 @@ def path_row(part: dict) -> list[str]:
     params = _diff(part.get("max_param_diff"))
     if "members_apart" in part:
         apart, total = part["members_apart"]
-        params += f" ({apart}/{total} members > 1e-6)"
+        params += f" ({apart}/{total} members > {part.get('tolerance', 1e-6):g})"
     apart = part.get("paths_apart_from")
     return [
         part["part"],
@@ -122,9 +127,10 @@ PATH_HEADER = (
 )
 
 
-def settings(config: Config, wall_s: float) -> str:
+def settings(config: Config, wall_s: float, cpu_s: float | None = None) -> str:
+    cpu = "" if cpu_s is None else f" (CPU time {cpu_s:.1f} s, all threads)"
     return (
-        f"Run {_dt.datetime.now():%Y-%m-%d %H:%M:%S}; total wall time {wall_s:.1f} s; "
+        f"Run {_dt.datetime.now():%Y-%m-%d %H:%M:%S}; total wall time {wall_s:.1f} s{cpu}; "
         f"JAX {jax.__version__} on {jax.default_backend()}. Settings: backprop "
         f"`{config.backprop}`, dtype `{config.dtype}`, seeds {config.seeds}, steps "
         f"×{config.steps_scale:g}. Digits are compared only in a float64 run at the "
@@ -152,9 +158,20 @@ def _source_md(record: dict) -> str:
     return f"{record['source']} — <{url}>" if url else record["source"]
 
 
-def markdown(records: Sequence[dict], config: Config, wall_s: float) -> str:
+def markdown(
+    records: Sequence[dict], config: Config, wall_s: float, cpu_s: float | None = None
+) -> str:
     """report.md: the same content as the page, figures linked rather than embedded."""
-    lines = ["# jaxnn experiments", "", settings(config, wall_s), "", INTRO, "", "## Summary", ""]
+    lines = [
+        "# jaxnn experiments",
+        "",
+        settings(config, wall_s, cpu_s),
+        "",
+        INTRO,
+        "",
+        "## Summary",
+        "",
+    ]
     summary = []
     for rec in records:
         c = counts(rec)
@@ -166,7 +183,7 @@ def markdown(records: Sequence[dict], config: Config, wall_s: float) -> str:
                 c["mismatched"],
                 c["beside"],
                 verdict,
-                f"{rec['wall_s']:.1f} s",
+                _wall(rec),
             )
         )
     header = (
@@ -227,6 +244,7 @@ table { border-collapse: collapse; margin: 6px 0 10px; font-size: 14px; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: var(--alt); font-weight: 600; }
 tbody tr:hover td { outline: 1px solid #c9d3e6; }
+td.wall { white-space: nowrap; }
 td.num { font-variant-numeric: tabular-nums; font-family: ui-monospace, Menlo, Consolas, monospace;
   font-size: 13px; }
 td.ok, span.ok { color: var(--ok); background: var(--ok-bg); font-weight: 600; }
@@ -317,11 +335,19 @@ def _summary(records: Sequence[dict]) -> str:
                 str(c["mismatched"]),
                 str(c["beside"]),
                 verdict,
-                f"{rec['wall_s']:.1f} s",
+                _wall(rec),
             ]
         )
         classes.append(
-            ["", "", "ok" if c["matched"] else "", "bad" if c["mismatched"] else "", "", cls, "num"]
+            [
+                "",
+                "",
+                "ok" if c["matched"] else "",
+                "bad" if c["mismatched"] else "",
+                "",
+                cls,
+                "num wall",
+            ]
         )
     header = (
         "experiment",
@@ -387,7 +413,9 @@ def _section(rec: dict, out: Path) -> str:
     return "\n".join(parts)
 
 
-def page(records: Sequence[dict], config: Config, out: Path, wall_s: float) -> str:
+def page(
+    records: Sequence[dict], config: Config, out: Path, wall_s: float, cpu_s: float | None = None
+) -> str:
     """index.html: one self-contained page (inline style, figures as data URIs, no scripts)."""
     nav = "".join(
         f'<a href="#{html.escape(r["name"])}">{html.escape(r["name"])}</a>' for r in records
@@ -399,7 +427,7 @@ def page(records: Sequence[dict], config: Config, out: Path, wall_s: float) -> s
         f"<title>jaxnn experiments — {_dt.datetime.now():%Y-%m-%d %H:%M}</title>",
         f"<style>{STYLE}</style></head><body>",
         "<header><h1>jaxnn experiments</h1>",
-        f'<p class="meta">{_text(settings(config, wall_s))}</p>',
+        f'<p class="meta">{_text(settings(config, wall_s, cpu_s))}</p>',
         f'<nav><a href="#summary">summary</a>{nav}</nav></header><main>',
         '<section id="summary"><h2>Summary</h2>',
         f"<p>{_text(INTRO)}</p>",
@@ -411,12 +439,14 @@ def page(records: Sequence[dict], config: Config, out: Path, wall_s: float) -> s
     return "\n".join(body) + "\n"
 
 
-def write(records: Sequence[dict], config: Config, out: Path, wall_s: float) -> tuple[Path, Path]:
+def write(
+    records: Sequence[dict], config: Config, out: Path, wall_s: float, cpu_s: float | None = None
+) -> tuple[Path, Path]:
     """Write ``report.md`` and ``index.html`` into ``out``; returns both paths."""
     md = out / "report.md"
-    md.write_text(markdown(records, config, wall_s))
+    md.write_text(markdown(records, config, wall_s, cpu_s))
     index = out / "index.html"
-    index.write_text(page(records, config, out, wall_s))
+    index.write_text(page(records, config, out, wall_s, cpu_s))
     return md, index
 
 

@@ -54,6 +54,7 @@ class Result:
     wall_s: float  # of the first path, compile included
     by_path: dict[str, tuple[Any, dict]]
     hyperparams: dict | None = None
+    validation: tuple[Any, Any] | None = None  # held-out (x, target), when declared
 
     @property
     def model(self):
@@ -199,6 +200,20 @@ def _max_abs_diff(a, b) -> float:
     return max(diffs, default=0.0)
 
 
+def _options(spec, cfg: Config, validation) -> dict:
+    """The keyword arguments beyond full batch that a part declares (for `fit`/`fit_ensemble`)."""
+    options = {}
+    if validation is not None:
+        options["validation"] = validation
+    if spec.batch_size is not None:
+        options["batch_size"] = spec.batch_size
+    if spec.seed is not None:
+        options["key"] = jax.random.key(spec.seed)
+    if spec.patience is not None:
+        options["patience"] = spec.patience
+    return options
+
+
 def _member_diffs(a, b) -> np.ndarray:
     """Per member (leading axis), the max absolute difference over every leaf."""
     return np.max(
@@ -212,7 +227,9 @@ def _member_diffs(a, b) -> np.ndarray:
     )
 
 
-def _fit_segments(spec: Train, cfg: Config, backprop: str, params, x, target, steps: int):
+def _fit_segments(
+    spec: Train, cfg: Config, backprop: str, params, x, target, steps: int, validation=None
+):
     """`fit` for ``steps`` updates, resumed at each probe step; returns params, history, probes.
 
     Each segment continues the last one (``opt_state``, ``start_step``), so the params equal
@@ -238,6 +255,7 @@ def _fit_segments(spec: Train, cfg: Config, backprop: str, params, x, target, st
             progress=cfg.progress and spec.long,
             opt_state=opt_state,
             start_step=done,
+            **_options(spec, cfg, validation),
         )
         opt_state = history["opt_state"]
         pieces.append(history)
@@ -266,19 +284,20 @@ def _join(pieces: list[dict]) -> dict:
 def _run_train(spec: Train, ctx: Context) -> Result:
     cfg = ctx.cfg
     x, target = spec.data(cfg)
+    validation = spec.validation(cfg) if spec.validation else None
     init = spec.params(cfg)
     steps = cfg.steps(spec.steps)
     by_path, probes_by_path, walls, made = {}, {}, {}, {}
     for path in cfg.paths:
         start = time.perf_counter()
-        params, history, probes = _fit_segments(spec, cfg, path, init, x, target, steps)
+        params, history, probes = _fit_segments(spec, cfg, path, init, x, target, steps, validation)
         made[path] = steps
         if spec.until is not None:
             below = np.flatnonzero(np.asarray(history["loss"]) < spec.until)
             if below.size and below[0] + 1 < steps:  # stop after that update; repeat the run
                 made[path] = int(below[0]) + 1
                 params, history, probes = _fit_segments(
-                    spec, cfg, path, init, x, target, made[path]
+                    spec, cfg, path, init, x, target, made[path], validation
                 )
         jax.block_until_ready(params)
         walls[path] = time.perf_counter() - start
@@ -296,6 +315,7 @@ def _run_train(spec: Train, ctx: Context) -> Result:
         made[first],
         walls[first],
         by_path,
+        validation=validation,
     )
     _record_paths(ctx, spec, result, made[first], walls, member0=init)
     return result
@@ -304,6 +324,7 @@ def _run_train(spec: Train, ctx: Context) -> Result:
 def _run_ensemble(spec: Ensemble, ctx: Context) -> Result:
     cfg = ctx.cfg
     x, target = spec.data(cfg)
+    validation = spec.validation(cfg) if spec.validation else None
     init = spec.params(cfg)
     hyper = spec.hyperparams(cfg) if spec.hyperparams else None
     steps = cfg.steps(spec.steps)
@@ -324,6 +345,7 @@ def _run_ensemble(spec: Ensemble, ctx: Context) -> Result:
             log_every=log_every,
             hyperparams=hyper,
             progress=cfg.progress and spec.long,
+            **_options(spec, cfg, validation),
         )
         jax.block_until_ready(params)
         walls[path] = time.perf_counter() - start
@@ -331,8 +353,9 @@ def _run_ensemble(spec: Ensemble, ctx: Context) -> Result:
         by_path[path] = (params, history)
     params, history = by_path[cfg.paths[0]]
     result = Result(
-        spec, x, target, init, params, history, {}, steps, walls[cfg.paths[0]], by_path, hyper
-    )
+        spec, x, target, init, params, history, {}, steps, walls[cfg.paths[0]], by_path, hyper,
+        validation,
+    )  # fmt: skip
     member0 = jax.tree.map(lambda a: a[0], init)
     _record_paths(ctx, spec, result, steps, walls, member0=member0)
     return result
@@ -365,23 +388,64 @@ def _compiled(model, loss, reg):
 def _record_paths(ctx: Context, spec, result: Result, steps: int, walls, *, member0) -> None:
     """The report's backprop table row: path agreement and the gradient check at init."""
     row = {"part": spec.name, "steps": steps, "wall_s": {k: round(v, 3) for k, v in walls.items()}}
+    # "Apart" means beyond what rounding alone explains in this dtype.
+    tol = 1e-6 if np.asarray(jax.tree.leaves(member0)[0]).dtype == np.float64 else 1e-4
     if len(result.by_path) == 2:
         (pm, hm), (pa, ha) = result.by_path["manual"], result.by_path["autodiff"]
         row["max_param_diff"] = _max_abs_diff(pm, pa)
         if isinstance(spec, Ensemble):  # how many members ended apart, beyond rounding
             per_member = _member_diffs(pm, pa)
-            row["members_apart"] = [int(np.sum(per_member > 1e-6)), len(per_member)]
+            row["members_apart"] = [int(np.sum(per_member > tol)), len(per_member)]
         row["max_loss_diff"] = _max_abs_diff(hm["loss"], ha["loss"])
         lm, la = np.asarray(hm["loss"], np.float64), np.asarray(ha["loss"], np.float64)
-        apart = np.abs(lm - la) > 1e-6 * np.maximum(1.0, np.abs(lm))  # beyond rounding
+        apart = np.abs(lm - la) > tol * np.maximum(1.0, np.abs(lm))  # beyond rounding
         per_step = apart.reshape(-1, apart.shape[-1]).any(axis=0)
         first = int(np.asarray(hm["step"])[np.argmax(per_step)]) if per_step.any() else None
         row["paths_apart_from"] = first
+        row["tolerance"] = tol
     if spec.check:
-        model, loss, reg = _compiled(spec.model, spec.loss, spec.reg)
-        report = check_grads(model, loss, member0, result.x, result.target, reg=reg)
-        row["check_grads"] = grad_verdict(report, spec.model)
+        row["check_grads"] = _check(spec, member0, result.x, result.target)
     ctx.backprop.append(_plain(row))
+
+
+_CHECKED: dict = {}  # the verdict of a check already made (same math, params and data)
+
+
+def _fingerprint(*trees) -> tuple:
+    return tuple(
+        (np.asarray(a).dtype.str, np.asarray(a).shape, np.asarray(a).tobytes())
+        for a in jax.tree.leaves(trees)
+    )
+
+
+def _check(spec, params, x, target) -> str:
+    """`jaxnn.check_grads`'s verdict at ``params`` (made once per model, data and params).
+
+    On a large training set the check uses its first `CHECK_EXAMPLES` examples: the same
+    math, and finite differences over every example would cost more than the training.
+    """
+    x, target = x[:CHECK_EXAMPLES], target[:CHECK_EXAMPLES]
+    try:
+        seed = spec.seed if spec.model.stochastic else None  # the mask depends on it
+        key = (spec.model, spec.loss, spec.reg, seed, _fingerprint(params, x, target))
+        hash(key)
+    except TypeError:  # a model without a hashable description: always check
+        key = None
+    if key is not None and key in _CHECKED:
+        return _CHECKED[key]
+    if spec.model.stochastic:  # checked at one fixed dropout mask (its apply takes a key)
+        mask_key = jax.random.key(spec.seed or 0)
+        report = check_grads(spec.model, spec.loss, params, x, target, reg=spec.reg, key=mask_key)
+    else:
+        model, loss, reg = _compiled(spec.model, spec.loss, spec.reg)
+        report = check_grads(model, loss, params, x, target, reg=reg)
+    verdict = grad_verdict(report, spec.model)
+    if key is not None:
+        _CHECKED[key] = verdict
+    return verdict
+
+
+CHECK_EXAMPLES = 256  # check_grads uses at most this many training examples
 
 
 def grad_verdict(report, model) -> str:
@@ -424,7 +488,7 @@ def run_experiment(experiment: Experiment, config: Config, out: Path, stream=Non
     stream = sys.stdout if stream is None else stream
     ctx = Context(experiment, config, out, stream)
     ctx.print(f"\n=== {experiment.name}: {experiment.title} ===")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with jax.enable_x64(config.dtype == "float64"):
         for part in experiment.parts_for(config):
             _run_part(part, ctx)
@@ -437,6 +501,7 @@ def run_experiment(experiment: Experiment, config: Config, out: Path, stream=Non
         "row_notes": ctx.row_notes,
         "config": _plain(dataclasses.asdict(config)),
         "wall_s": round(time.perf_counter() - start, 3),
+        "cpu_s": round(time.process_time() - cpu, 3),  # all threads: the work, whatever the load
         "numbers": ctx.numbers,
         "rows": ctx.rows,
         "backprop": ctx.backprop,
@@ -491,10 +556,15 @@ def run(
     config = Config() if config is None else config
     experiments = select(names)
     out_dir = make_out_dir(out)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     records = [run_experiment(e, config, out_dir, stream) for e in experiments]
-    wall = time.perf_counter() - start
-    _, page = report.write(records, config, out_dir, wall)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    _, page = report.write(records, config, out_dir, wall, cpu)
     stream = sys.stdout if stream is None else stream
-    stream.write(f"\nwrote {page} and report.md ({wall:.1f} s)\n")
-    return {"out": out_dir, "wall_s": wall, "records": {r["name"]: r for r in records}}
+    stream.write(f"\nwrote {page} and report.md ({wall:.1f} s, CPU {cpu:.1f} s)\n")
+    return {
+        "out": out_dir,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "records": {r["name"]: r for r in records},
+    }

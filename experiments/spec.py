@@ -88,6 +88,10 @@ class _Run:
     steps: int
     reg: Regularizer | None = None
     log_every: int = 1
+    validation: Data | None = None
+    batch_size: int | None = None
+    seed: int | None = None
+    patience: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +105,13 @@ class Train(_Run):
       params: ``cfg -> initial params``.
       steps: updates at ``--steps-scale 1`` (scaled otherwise).
       log_every: log the objective every this many steps (scaled with ``steps``).
+      validation: ``cfg -> (x_val, target_val)``, held-out data: ``history["val_loss"]`` (and
+        ``"val_accuracy"``) at the logged steps.
+      batch_size: examples per update, shuffled minibatches (``None``: full batch).
+      seed: ``jax.random.key(seed)`` for the minibatch order and a stochastic model's
+        (Dropout) masks; required by either.
+      patience: early stopping after this many logged steps without a better validation
+        objective; the best params are returned.
       probes: steps (before that update) at which the params are kept for ``show``, e.g. the
         tutorial printing from inside its loop. The run is then split into segments, each
         resuming the last (``opt_state``, ``start_step``), so any optimizer works.

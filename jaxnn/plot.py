@@ -68,7 +68,9 @@ def figure(nrows: int = 1, ncols: int = 1, *, size=(4.0, 3.6), top: float = 0.5,
     plt = _pyplot()
     width, height = size[0] * ncols, size[1] * nrows + max(0.0, top - 0.5)
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), **kwargs)
-    left, right, bottom, gap_x, gap_y = 0.7, 0.2, 0.55, 0.45, 0.75
+    # Panels sharing y need no room for tick labels between them; others do.
+    gap_x = 0.45 if kwargs.get("sharey") else 0.95
+    left, right, bottom, gap_y = 0.75, 0.2, 0.55, 0.75
     axes_w = (width - left - right - (ncols - 1) * gap_x) / ncols
     axes_h = (height - bottom - top - (nrows - 1) * gap_y) / nrows
     fig.subplots_adjust(
@@ -454,12 +456,24 @@ def loss_curve(
             label=f"{band[0]:g}–{band[1]:g} % of runs" + (f" ({label})" if label else ""),
         )
     if logy:
-        ax.set_yscale("log")
+        _log_y(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if label is not None or loss.ndim == 2:
         ax.legend()
     return ax
+
+
+def _log_y(ax: Axes) -> None:
+    """A log y axis labelled in plain numbers (0.2, not 2×10⁻¹); minor ticks labelled only
+    when the axis spans less than a decade (else they would crowd)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    lo, hi = ax.get_ylim()
+    ax.yaxis.set_minor_formatter(plain if lo > 0 and hi / lo < 10 else NullFormatter())
 
 
 def error_histogram(

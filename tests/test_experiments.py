@@ -17,15 +17,19 @@ import numpy as np
 import optax
 import pytest
 
-from experiments import REGISTRY, masked, moons, report, runner, sweeps
+from experiments import REGISTRY, britz_exercises, digits, masked, moons, report, runner, sweeps
 from experiments.common import tail, tutorial_init
 from experiments.spec import Config
-from jaxnn import mlp
-from jaxnn.train import fit, fit_ensemble
+from jaxnn import datasets, mlp
+from jaxnn.layers import ACTIVATIONS
+from jaxnn.train import fit, fit_ensemble, init_ensemble
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-ORDER = ["perceptron", "trask", "loy", "lins", "moons", "fann", "ensemble", "sweeps"]
+ORDER = [
+    "perceptron", "trask", "loy", "lins", "moons", "fann", "ensemble", "sweeps",
+    "britz-exercises", "digits",
+]  # fmt: skip
 
 
 def test_registry_order():
@@ -152,6 +156,14 @@ def test_reduced_run_figures_cover_the_brief(reduced):
         "ensemble_xor_loss.png",
         "ensemble_xor_convergence.png",
         "sweeps_learning_rate.png",
+        "britz-exercises_boundaries.png",
+        "britz-exercises_loss_curves.png",
+        "britz-exercises_width_activation.png",
+        "britz-exercises_spiral.png",
+        "digits_loss_curves.png",
+        "digits_confusion.png",
+        "digits_misclassified.png",
+        "digits_ensemble.png",
     ):
         assert expected in names
     assert (out / "fann_and.net").exists()
@@ -169,6 +181,16 @@ def test_reduced_run_numbers(reduced):
     assert counts["networks"] == 16
     assert counts["converged"] + counts["stuck"] + counts["between"] + counts["diverged"] == 16
     assert len(numbers["sweeps"]["final_loss"]) == len(numbers["sweeps"]["learning_rates"])
+    britz = numbers["britz-exercises"]
+    grid = np.asarray(britz["grid_held_out_accuracy"])
+    assert grid.shape == (len(britz["grid_widths"]), len(britz["grid_activations"]))
+    assert np.all((grid >= 0) & (grid <= 1))
+    for part in ("baseline", "minibatch", "annealing", "four_layers", "spiral"):
+        assert 0.3 < britz[f"{part}_accuracy"]["held_out"] <= 1.0, part
+    digits_ = numbers["digits"]
+    assert len(digits_["member_test_accuracy"]) == 16  # min(256, --seeds 16)
+    for key in ("no_dropout_test_accuracy", "dropout_test_accuracy", "ensemble_accuracy"):
+        assert 0.1 < digits_[key] <= 1.0, key
     # Reduced runs compare no digits.
     report = (out / "report.md").read_text()
     assert "n/a (steps ×0.02)" in report
@@ -320,3 +342,47 @@ def test_cli_lins_answers_the_prompt(tmp_path):
     assert f"{float(match.group(1)):.4f}" == "0.9936"
     assert "Input data =  1 0 1" in result.stdout
     assert (tmp_path / "lins.json").exists() and (tmp_path / "report.md").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# The next steps' pieces
+# --------------------------------------------------------------------------------------------
+
+
+def test_ensemble_average_is_the_mean_of_member_probabilities():
+    model = digits.small
+    params = init_ensemble(model, jax.random.key(5), 3, (64,))
+    x = jax.random.uniform(jax.random.key(6), (7, 64))
+    got = np.asarray(digits.ensemble_probabilities(model, params, x))
+    members = [
+        np.asarray(jax.nn.softmax(model.apply(jax.tree.map(lambda a, i=i: a[i], params), x)))
+        for i in range(3)
+    ]
+    np.testing.assert_allclose(got, np.mean(members, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-6)
+    # not the softmax of the averaged logits (a different, wrong, ensemble)
+    logits = jax.vmap(model.apply, (0, None))(params, x)
+    assert not np.allclose(got, jax.nn.softmax(jnp.mean(logits, axis=0)), atol=1e-4)
+
+
+def test_digits_splits_are_disjoint_and_complete():
+    train, val, test = (digits._splits("float32")[i] for i in range(3))
+    assert (len(train[0]), len(val[0]), len(test[0])) == (1150, 288, 359)
+    rows = np.concatenate([np.asarray(s[0]) for s in (train, val, test)])
+    assert len(np.unique(rows, axis=0)) == len(np.unique(np.asarray(datasets.digits()[0]), axis=0))
+    assert digits.confusion([0, 1, 1], [0, 1, 0], 2).tolist() == [[1, 0], [1, 1]]
+
+
+@pytest.mark.parametrize("index", range(len(britz_exercises.ACTIVATIONS)))
+def test_choice_layer_is_the_selected_activation_with_its_gradient(index):
+    names = britz_exercises.ACTIVATIONS
+    layer = masked.Choice(names)
+    params = {"select": jnp.eye(len(names))[index]}
+    x = jnp.array([[-1.5, -0.2, 0.3, 2.0]])
+    want = ACTIVATIONS[names[index]]().apply((), x)
+    np.testing.assert_allclose(layer.apply(params, x), want, rtol=1e-6)
+    y, backward = layer.vjp(params, x)
+    dparams, dx = backward(jnp.ones_like(y))
+    auto = jax.grad(lambda x: jnp.sum(layer.apply(params, x)))(x)
+    np.testing.assert_allclose(dx, auto, rtol=1e-6)
+    np.testing.assert_array_equal(dparams["select"], 0.0)
