@@ -142,7 +142,7 @@ def _figures(ctx, runs, y_test, x_test):
     images = np.asarray(x_test)[wrong].reshape(-1, 8, 8)
     titles = [f"{int(y_test[i])} → {int(predicted[i])}" for i in wrong]
     fig = plot.image_grid(
-        images, titles, ncols=12, title=f"misclassified test digits (true → predicted), "
+        images, titles, ncols=8, title=f"misclassified test digits (true → predicted), "
         f"{len(wrong)} of {int(np.sum(predicted != np.asarray(y_test)))}",
     )  # fmt: skip
     ctx.figure(fig, "misclassified", "Digits: test images the dropout MLP gets wrong", wide=True)

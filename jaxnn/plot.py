@@ -566,6 +566,9 @@ def image_grid(
     fig, axes = figure(
         nrows, ncols, size=(size, size * 1.15), top=0.8 if title else 0.5, squeeze=False
     )
+    # No axes to label: the images take the whole figure but a title line.
+    top = 1 - (0.8 if title else 0.3) / fig.get_size_inches()[1]
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=top, wspace=0.15, hspace=0.45)
     flat = axes.ravel()
     for i, ax in enumerate(flat):
         ax.set_axis_off()
