@@ -71,7 +71,7 @@ def check_key(who: str, key, *, batch_size, model) -> None:
 
 
 def check_call(who, model, loss, optimizer, params, x, target, *, reg, backprop, options):
-    """Every host-side check of a call; ``options`` are `fit`'s training keywords."""
+    """Every host-side check of a call; ``options`` is `jaxnn.train.Options`."""
     validate.require_layer(model, who)
     validate.require_loss(loss, who)
     validate.require_optimizer(optimizer, who)
@@ -79,20 +79,20 @@ def check_call(who, model, loss, optimizer, params, x, target, *, reg, backprop,
     if backprop not in ("manual", "autodiff"):
         raise ValueError(f"{who}: backprop must be 'manual' or 'autodiff', got {backprop!r}")
     for name in ("steps", "log_every", "unroll"):
-        positive_int(who, name, options[name])
+        positive_int(who, name, getattr(options, name))
     for name in ("batch_size", "patience"):
-        positive_int(who, name, options[name], allow_none=True)
-    positive_int(who, "start_step", options["start_step"], minimum=0)
-    check_key(who, options["key"], batch_size=options["batch_size"], model=model)
+        positive_int(who, name, getattr(options, name), allow_none=True)
+    positive_int(who, "start_step", options.start_step, minimum=0)
+    check_key(who, options.key, batch_size=options.batch_size, model=model)
     members = who == "fit_ensemble"
     validate.check_data(loss, x, target, where=who, model=model, params=params, members=members)
     validate.check_finite_params(params, where=who)
-    n, batch_size = (np.shape(x)[0] if np.ndim(x) else 1), options["batch_size"]
+    n, batch_size = (np.shape(x)[0] if np.ndim(x) else 1), options.batch_size
     if batch_size is not None and batch_size > n:
         raise ValueError(f"{who}: batch_size={batch_size} is larger than the {n} examples in x")
-    _check_validation(who, model, loss, params, options["validation"], members)
-    _check_metrics(who, options["metrics"])
-    stop_below = options["stop_below"]
+    _check_validation(who, model, loss, params, options.validation, members)
+    _check_metrics(who, options.metrics)
+    stop_below = options.stop_below
     if stop_below is not None and not np.isscalar(stop_below) and np.ndim(stop_below) != 0:
         raise ValueError(f"{who}: stop_below must be a number, got shape {np.shape(stop_below)}")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +35,7 @@ from jaxnn.loop import RunConfig, RunInputs, TrainState, build_run, initial_stat
 from jaxnn.losses import Loss, Regularizer
 from jaxnn.progress import drive, want_progress
 
-__all__ = ["DivergenceError", "TrainState", "fit", "fit_ensemble", "init_ensemble"]
+__all__ = ["DivergenceError", "Options", "TrainState", "fit", "fit_ensemble", "init_ensemble"]
 
 History = dict[str, Any]
 
@@ -70,32 +70,45 @@ def _get_runner(model, loss, optimizer, reg, backprop, *, ensemble_=False):
 # --------------------------------------------------------------------------------------------
 
 
-def _config(options: Mapping[str, Any], batch_sharding=None) -> RunConfig:
-    return RunConfig(
-        steps=int(options["steps"]),
-        log_every=int(options["log_every"]),
-        unroll=int(options["unroll"]),
-        batch_size=None if options["batch_size"] is None else int(options["batch_size"]),
-        patience=None if options["patience"] is None else int(options["patience"]),
-        stop_below=options["stop_below"] is not None,
-        validation=options["validation"] is not None,
-        metrics=tuple((options["metrics"] or {}).items()),
-        batch_sharding=batch_sharding,
-    )
+class Options(NamedTuple):
+    """The training keywords `fit` and `fit_ensemble` share (documented on `fit`)."""
 
+    steps: int
+    log_every: int = 1
+    unroll: int = 1
+    batch_size: int | None = None
+    key: Any = None
+    validation: tuple[Any, Any] | None = None
+    metrics: Mapping[str, Callable] | None = None
+    start_step: int = 0
+    patience: int | None = None
+    stop_below: float | None = None
 
-def _inputs(x, target, options, key, reg_strength=None) -> RunInputs:
-    validation = options["validation"]
-    stop_below = options["stop_below"]
-    return RunInputs(
-        x=x,
-        target=target,
-        validation=None if validation is None else tuple(validation),
-        key=key,
-        reg_strength=reg_strength,
-        stop_below=None if stop_below is None else jnp.asarray(stop_below),
-        start=int(options["start_step"]),
-    )
+    def config(self, batch_sharding=None) -> RunConfig:
+        """The static part: what the compiled program depends on."""
+        return RunConfig(
+            steps=int(self.steps),
+            log_every=int(self.log_every),
+            unroll=int(self.unroll),
+            batch_size=None if self.batch_size is None else int(self.batch_size),
+            patience=None if self.patience is None else int(self.patience),
+            stop_below=self.stop_below is not None,
+            validation=self.validation is not None,
+            metrics=tuple((self.metrics or {}).items()),
+            batch_sharding=batch_sharding,
+        )
+
+    def inputs(self, x, target, key, reg_strength=None) -> RunInputs:
+        """The data part (``key``: one key, or one per member)."""
+        return RunInputs(
+            x=x,
+            target=target,
+            validation=None if self.validation is None else tuple(self.validation),
+            key=key,
+            reg_strength=reg_strength,
+            stop_below=None if self.stop_below is None else jnp.asarray(self.stop_below),
+            start=int(self.start_step),
+        )
 
 
 def _history(logs, finals, state: TrainState, cfg: RunConfig, start: int) -> History:
@@ -184,29 +197,19 @@ def fit(
         Under ``jit``/``vmap`` nothing can raise: ``history["first_nonfinite_step"]`` records
         per run the first *logged* step whose objective was non-finite.
     """
-    options = dict(
-        steps=steps,
-        log_every=log_every,
-        unroll=unroll,
-        batch_size=batch_size,
-        key=key,
-        validation=validation,
-        metrics=metrics,
-        start_step=start_step,
-        patience=patience,
-        stop_below=stop_below,
-    )
+    options = Options(steps, log_every, unroll, batch_size, key, validation, metrics,
+                      start_step, patience, stop_below)  # fmt: skip
     fitcheck.check_call("fit", model, loss, optimizer, params, x, target, reg=reg,
                         backprop=backprop, options=options)  # fmt: skip
     traced = not fitcheck.is_concrete(params, x, target, key, opt_state)
-    inputs = _inputs(x, target, options, key)
+    inputs = options.inputs(x, target, key)
     batch_sharding = None
     devices = None if devices is None else placement.device_list(devices, "fit")
     if devices is not None and len(devices) > 1:
         params, opt_state, inputs, batch_sharding = _data_parallel(
             devices, params, opt_state, inputs, batch_size
         )
-    cfg = _config(options, batch_sharding)
+    cfg = options.config(batch_sharding)
     state = initial_state(optimizer, params, cfg, opt_state)
     runner = _get_runner(model, loss, optimizer, reg, backprop)
     state, logs, finals = drive(
@@ -329,18 +332,8 @@ def fit_ensemble(
     ``history["first_nonfinite_step"]``.
     """
     who = "fit_ensemble"
-    options = dict(
-        steps=steps,
-        log_every=log_every,
-        unroll=unroll,
-        batch_size=batch_size,
-        key=key,
-        validation=validation,
-        metrics=metrics,
-        start_step=start_step,
-        patience=patience,
-        stop_below=stop_below,
-    )
+    options = Options(steps, log_every, unroll, batch_size, key, validation, metrics,
+                      start_step, patience, stop_below)  # fmt: skip
     fitcheck.check_call(who, model, loss, optimizer, params, x, target, reg=reg,
                         backprop=backprop, options=options)  # fmt: skip
     if hyperparams is not None and "reg_strength" in hyperparams and reg is None:
@@ -361,9 +354,9 @@ def fit_ensemble(
     opt_state = ensemble.with_hyperparams(opt_state, hyper, float_dtype)
     keys = None if key is None else ensemble.member_keys(key, n)
     params, opt_state, keys, hyper = ensemble.pad((params, opt_state, keys, hyper), n_pad)
-    cfg = _config(options)
+    cfg = options.config()
     state = jax.vmap(lambda p, s: initial_state(optimizer, p, cfg, s))(params, opt_state)
-    inputs = _inputs(x, target, options, keys, hyper.get("reg_strength"))
+    inputs = options.inputs(x, target, keys, hyper.get("reg_strength"))
     if len(devices) > 1:
         mesh = placement.mesh_1d(devices, "ensemble")
         member, whole = placement.sharded(mesh, "ensemble"), placement.sharded(mesh, None)
