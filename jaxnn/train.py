@@ -209,6 +209,8 @@ def fit(
         params, opt_state, inputs, batch_sharding = _data_parallel(
             devices, params, opt_state, inputs, batch_size
         )
+    elif devices is not None and not traced:  # one device: run there
+        params, opt_state, inputs = jax.device_put((params, opt_state, inputs), devices[0])
     cfg = options.config(batch_sharding)
     state = initial_state(optimizer, params, cfg, opt_state)
     runner = _get_runner(model, loss, optimizer, reg, backprop)
@@ -357,7 +359,9 @@ def fit_ensemble(
     cfg = options.config()
     state = jax.vmap(lambda p, s: initial_state(optimizer, p, cfg, s))(params, opt_state)
     inputs = options.inputs(x, target, keys, hyper.get("reg_strength"))
-    if len(devices) > 1:
+    if len(devices) == 1 and fitcheck.is_concrete(state, inputs):  # one device: run there
+        state, inputs = jax.device_put((state, inputs), devices[0])
+    elif len(devices) > 1:
         mesh = placement.mesh_1d(devices, "ensemble")
         member, whole = placement.sharded(mesh, "ensemble"), placement.sharded(mesh, None)
         state, keys, strength = placement.put((state, inputs.key, inputs.reg_strength), member)
