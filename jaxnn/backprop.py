@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import validate
+from jaxnn.gradcheck import _pair
 from jaxnn.layers import Layer, apply_layer, vjp_layer
 from jaxnn.losses import Loss, Regularizer
 
@@ -49,7 +50,8 @@ def manual_parts(model: Layer, loss: Loss, *, reg: Regularizer | None = None):
     def parts(params, x, target, key=None):
         pred, backward = vjp_layer(model, params, x, key)
         value, loss_backward = loss.vjp(pred, target)
-        dparams, dx = backward(loss_backward(jnp.ones_like(value)))
+        # a user's backward returning only dx gets the checker's message, not an unpack error
+        dparams, dx = _pair(backward(loss_backward(jnp.ones_like(value))), model.name)
         value, dparams = _add_reg(reg, params, value, dparams)
         return value, _like_params(dparams, params), dx, pred
 

@@ -292,6 +292,9 @@ def _check(model, loss, params, x, target, *, reg, key, boundary, finite_differe
             raise ValueError(
                 f"{who}: running {model.name} with {loss.name} raised {type(err).__name__}: {first}"
             ) from None
+    if boundary and target is not None and not np.isfinite(out["f0"]):
+        # e.g. binary_cross_entropy on logits is NaN by design under jit: name the cause
+        validate.explain_nonfinite(model, loss, params, x, target, where=who, reg=reg)
     return _report(model, loss, reg, params, x, out, meta["layers"], plan, dir_leaf, dtype, tol,
                    finite_differences)  # fmt: skip
 

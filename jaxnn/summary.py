@@ -6,6 +6,7 @@ import math
 
 import jax
 
+from jaxnn import validate
 from jaxnn.layers import Layer
 from jaxnn.paramcheck import check_input_shape
 
@@ -38,8 +39,7 @@ def summary(model: Layer, input_shape) -> str:
     ``mlp``) is listed by its sublayers; the last line gives the total param count. Nothing is
     computed: shapes come from ``jax.eval_shape`` of ``init``.
     """
-    if not isinstance(model, Layer):
-        raise TypeError(f"summary: expected a jaxnn Layer, got {model!r}")
+    validate.require_layer(model, "summary")
     shape = check_input_shape("summary", input_shape)
     layers = model.sublayers or (model,)
     rows = [("#", "layer", "output shape", "params", "count")]

@@ -109,7 +109,7 @@ def require_layer(obj, where: str, *, arg: str = "model") -> Layer:
     if name is not None:
         example = _LAYER_EXAMPLES.get(name, f"{name}()")
         raise TypeError(
-            f"{where}: {arg}=jaxnn.{name} is a constructor: call it, e.g. jaxnn.{example}"
+            f"{where}: {arg}=jaxnn.{name} is a Layer constructor: call it, e.g. jaxnn.{example}"
         )
     if isinstance(obj, list | tuple) and obj and all(isinstance(o, Layer) for o in obj):
         raise TypeError(

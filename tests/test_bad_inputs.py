@@ -171,9 +171,6 @@ class Row(NamedTuple):
     pending: str | None = None  # "pending: <who>" while the feature has not landed
 
 
-LEAD = "lead (layers/params check)"
-GRADCHECK = "gradcheck engineer"
-
 ROWS = [
     # ---- params of another model: checked against the model at trace time -----------------
     Row(
@@ -365,7 +362,6 @@ ROWS = [
         lambda: jaxnn.check_grads(logit1()[0], bce(), logit1()[1], X, T01),
         ValueError,
         ("logits", "Sigmoid"),
-        GRADCHECK,
     ),
     Row(
         "bce-targets-out-of-range-eager",
@@ -649,7 +645,6 @@ ROWS = [
         ),
         (TypeError, ValueError),
         ("MyDense", "(dparams, dx)"),
-        LEAD,
     ),
     # ---- training arguments --------------------------------------------------------------------
     Row("fit-steps-0", lambda: fit_clf(steps=0), ValueError, ("fit", "steps")),
@@ -777,7 +772,6 @@ ROWS = [
         lambda: jaxnn.summary(jaxnn.mlp, (2,)),
         TypeError,
         ("mlp", "call it"),
-        LEAD,
     ),
     # ---- datasets -----------------------------------------------------------------------------
     Row(
