@@ -50,6 +50,7 @@ from jaxnn.gradreport import (
 )
 from jaxnn.layers import Layer, apply_layer, vjp_layer
 from jaxnn.losses import Loss, Regularizer
+from jaxnn.paramcheck import backward_pair
 
 __all__ = ["TOLERANCES", "GradReport", "LayerCheck", "LeafCheck", "Tolerance", "check_grads"]
 
@@ -61,21 +62,7 @@ __all__ = ["TOLERANCES", "GradReport", "LayerCheck", "LeafCheck", "Tolerance", "
 _apply, _vjp = apply_layer, vjp_layer
 
 
-def _pair(out, who: str):
-    """A backward's ``(dparams, dx)``, or a TypeError that says how to write it."""
-    if isinstance(out, tuple | list) and len(out) == 2:
-        return out
-    got = (
-        f"an array of shape {tuple(out.shape)}"
-        if hasattr(out, "shape")
-        else f"a {type(out).__name__}"
-        + (f" of length {len(out)}" if hasattr(out, "__len__") else "")
-    )
-    raise TypeError(
-        f"{who}: its vjp's backward returned {got}; it must return the pair (dparams, dx): "
-        "dparams shaped like the layer's params (() for a layer without params) and dx like "
-        "its input — e.g. `return (), dy * slope` instead of `return dy * slope`."
-    )
+_pair = backward_pair  # shared with serial, which checks its layers the same way
 
 
 def _check_structure(dparams, params, who: str) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from jaxnn.paramcheck import (
     ParamsError,
+    backward_pair,
     check_input_shape,
     check_key,
     check_keys,
@@ -491,8 +492,8 @@ def _serial_layer(layers: tuple[Layer, ...], name: str) -> Layer:
 
         def backward(dy):
             dparams = []
-            for back in reversed(backwards):
-                dp, dy = back(dy)
+            for i, back in reversed(list(enumerate(backwards))):
+                dp, dy = backward_pair(back(dy), f"{name} > [{i}] {layers[i].name}")
                 dparams.append(dp)
             dparams = dparams[::-1]
             return (list(dparams) if isinstance(params, list) else tuple(dparams)), dy

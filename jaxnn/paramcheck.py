@@ -103,3 +103,20 @@ def check_input_shape(name: str, input_shape) -> tuple[int, ...]:
             f"e.g. (2,); got {input_shape!r}"
         )
     return tuple(int(d) for d in input_shape)
+
+
+def backward_pair(out, who: str):
+    """A backward's ``(dparams, dx)``, or a TypeError that says how to write it."""
+    if isinstance(out, tuple | list) and len(out) == 2:
+        return out
+    got = (
+        f"an array of shape {tuple(out.shape)}"
+        if hasattr(out, "shape")
+        else f"a {type(out).__name__}"
+        + (f" of length {len(out)}" if hasattr(out, "__len__") else "")
+    )
+    raise TypeError(
+        f"{who}: its vjp's backward returned {got}; it must return the pair (dparams, dx): "
+        "dparams shaped like the layer's params (() for a layer without params) and dx like "
+        "its input — e.g. `return (), dy * slope` instead of `return dy * slope`."
+    )
