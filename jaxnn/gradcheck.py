@@ -358,17 +358,8 @@ def _report(model, loss, reg, params, x, out, layer_meta, plan, dir_leaf, dtype,
 
 
 def _leaf_name(path) -> str:
-    parts = []
-    for key in path:
-        if isinstance(key, jax.tree_util.SequenceKey):
-            parts.append(f"[{key.idx}]")
-        elif isinstance(key, jax.tree_util.DictKey):
-            parts.append(f".{key.key}")
-        elif isinstance(key, jax.tree_util.GetAttrKey):
-            parts.append(f".{key.name}")
-        else:
-            parts.append(str(key))
-    return "".join(parts).lstrip(".") or "params"
+    """``[0].w``, or ``w`` for a dict at the root: the report's row label."""
+    return validate.leaf_path(path).lstrip(".") or "params"
 
 
 def _top(path) -> int | None:

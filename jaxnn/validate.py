@@ -347,8 +347,8 @@ def check_data(
         raise ValueError(f"{where}: {e}") from None
 
 
-def _leaf_name(path) -> str:
-    """``[0].w`` for ``(SequenceKey(0), DictKey('w'))``."""
+def leaf_path(path) -> str:
+    """``[0].w`` for ``(SequenceKey(0), DictKey('w'))``; ``""`` for the root."""
     parts = []
     for key in path:
         if isinstance(key, jax.tree_util.SequenceKey):
@@ -359,7 +359,7 @@ def _leaf_name(path) -> str:
             parts.append(f".{key.name}")
         else:
             parts.append(str(key))
-    return "".join(parts) or "(root)"
+    return "".join(parts)
 
 
 def check_finite_params(params, *, where: str, what: str = "the initial params") -> None:
@@ -374,8 +374,9 @@ def check_finite_params(params, *, where: str, what: str = "the initial params")
         host = np.asarray(leaf)
         if not _all_finite(host):
             count = int((~np.isfinite(host)).sum())
+            leaf = leaf_path(path) or "(root)"
             raise ValueError(
-                f"{where}: {what} contain {count} NaN/inf value(s) at leaf {_leaf_name(path)}; "
+                f"{where}: {what} contain {count} NaN/inf value(s) at leaf {leaf}; "
                 "this is not a divergence of training: re-initialise them (e.g. "
                 "model.init(key, input_shape))"
             )
